@@ -1,0 +1,21 @@
+//! `timewait`: put TCP's TIME_WAIT where it is cheap.
+//!
+//! The side of a TCP connection that sends the first FIN holds the four-tuple in
+//! TIME_WAIT for twice the maximum segment lifetime (60 s on Linux). On a client
+//! that ties up one ephemeral port toward the destination per closed connection;
+//! on a server it costs a little memory. This facade re-exports the workspace's
+//! crates:
+//!
+//! - [`core`] (`timewait-core`): the TCP state machine of RFC 9293, a ledger of
+//!   TIME_WAIT entries per destination, the ephemeral port budget, and on Linux
+//!   a census of the kernel's sockets.
+//!
+//! ```
+//! use timewait::core::TcpState;
+//!
+//! let state: TcpState = "time-wait".parse()?;
+//! assert_eq!(state.to_string(), "TIME_WAIT");
+//! # Ok::<(), timewait::core::state::ParseStateError>(())
+//! ```
+
+pub use timewait_core as core;
