@@ -236,9 +236,7 @@ impl FromStr for TcpState {
             "LASTACK" => TcpState::LastAck,
             "TIMEWAIT" => TcpState::TimeWait,
             _ => {
-                return Err(ParseStateError {
-                    text: s.to_owned(),
-                });
+                return Err(ParseStateError { text: s.to_owned() });
             }
         };
         Ok(state)
@@ -364,14 +362,20 @@ mod tests {
             assert_eq!(KernelState::from_code(code).code(), code);
         }
         for state in TcpState::ALL {
-            assert_eq!(KernelState::from_code(state.kernel_code()), KernelState::Tcp(state));
+            assert_eq!(
+                KernelState::from_code(state.kernel_code()),
+                KernelState::Tcp(state)
+            );
         }
         assert_eq!(KernelState::from_code(0), KernelState::Unknown(0));
     }
 
     #[test]
     fn synchronized_states_are_those_after_the_handshake() {
-        let synchronized: Vec<_> = TcpState::ALL.into_iter().filter(|s| s.is_synchronized()).collect();
+        let synchronized: Vec<_> = TcpState::ALL
+            .into_iter()
+            .filter(|s| s.is_synchronized())
+            .collect();
         assert_eq!(synchronized.len(), 7);
         assert!(!TcpState::SynReceived.is_synchronized());
     }
