@@ -24,3 +24,10 @@ pub mod state;
 pub mod sys;
 
 pub use state::{KernelState, TcpState};
+
+/// How long Linux holds a connection in TIME_WAIT: 60 s, the kernel's
+/// compile-time `TCP_TIMEWAIT_LEN` (2×MSL with MSL = 30 s). It is not
+/// `net.ipv4.tcp_fin_timeout`, which bounds FIN_WAIT_2 for orphaned sockets.
+/// RFC 9293 suggests MSL = 2 min, a TIME_WAIT of 4 min; every type that uses
+/// the length lets it be configured and defaults to this one.
+pub const DEFAULT_TIME_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
