@@ -15,6 +15,8 @@
 //! - [`budget`]: the ephemeral port range and what it allows per destination.
 //! - [`sys`] (Linux): sysctls and a census of the kernel's TCP sockets.
 
+#![forbid(unsafe_code)]
+
 pub mod budget;
 pub mod connection;
 pub mod ledger;
