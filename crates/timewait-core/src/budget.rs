@@ -253,12 +253,21 @@ mod tests {
         let at = Instant::now();
         assert_eq!(budget.admit(0, usage(0, None)), Admission::Go);
         assert_eq!(budget.admit(1, usage(1, Some(at))), Admission::Go);
-        assert_eq!(budget.admit(1, usage(2, Some(at))), Admission::WaitUntil(at));
-        assert_eq!(budget.admit(0, usage(5, Some(at))), Admission::WaitUntil(at));
+        assert_eq!(
+            budget.admit(1, usage(2, Some(at))),
+            Admission::WaitUntil(at)
+        );
+        assert_eq!(
+            budget.admit(0, usage(5, Some(at))),
+            Admission::WaitUntil(at)
+        );
         // TIME_WAIT entries do not matter once open connections fill the range.
         assert_eq!(budget.admit(3, usage(2, Some(at))), Admission::Saturated);
         assert_eq!(budget.admit(3, usage(0, None)), Admission::Saturated);
-        assert_eq!(budget.admit(usize::MAX, usage(usize::MAX, None)), Admission::Saturated);
+        assert_eq!(
+            budget.admit(usize::MAX, usage(usize::MAX, None)),
+            Admission::Saturated
+        );
     }
 
     #[test]
@@ -275,7 +284,9 @@ mod tests {
             .with_time_wait(Duration::from_secs(240))
             .expect("non-zero");
         assert_eq!(long.time_wait(), Duration::from_secs(240));
-        assert!((long.sustained_rate() * 4.0 - PortBudget::default().sustained_rate()).abs() < 1e-9);
+        assert!(
+            (long.sustained_rate() * 4.0 - PortBudget::default().sustained_rate()).abs() < 1e-9
+        );
         assert_eq!(long.range(), PortRange::LINUX_DEFAULT);
     }
 }
