@@ -152,9 +152,10 @@ impl TrackedConnection {
 
     /// Applies `event` at `now` and returns the machine's [`Step`].
     ///
-    /// This is also how a caller that keeps its own timer reports the
-    /// TIME-WAIT timeout; [`handle_timeout`](Self::handle_timeout) does it
-    /// from this connection's own deadline.
+    /// This is also how a caller that keeps its own timer (or mirrors the
+    /// kernel's) reports the TIME-WAIT timeout: [`Event::TimeWaitTimeout`]
+    /// ends TIME-WAIT whatever this connection's deadline says, while
+    /// [`handle_timeout`](Self::handle_timeout) ends it from that deadline.
     ///
     /// # Errors
     ///
@@ -226,6 +227,7 @@ fn index(state: TcpState) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -252,9 +254,16 @@ mod tests {
     async fn time_wait_ends_exactly_at_sixty_seconds_not_a_millisecond_earlier() {
         let start = tokio::time::Instant::now().into_std();
         let mut conn = established(start);
-        apply_all(&mut conn, &[Event::Close, Event::RcvAck, Event::RcvFin], start);
+        apply_all(
+            &mut conn,
+            &[Event::Close, Event::RcvAck, Event::RcvFin],
+            start,
+        );
         assert_eq!(conn.state(), TcpState::TimeWait);
-        assert_eq!(conn.time_wait_until(), Some(start + Duration::from_secs(60)));
+        assert_eq!(
+            conn.time_wait_until(),
+            Some(start + Duration::from_secs(60))
+        );
         assert_eq!(conn.poll_timeout(), conn.time_wait_until());
 
         tokio::time::advance(Duration::from_millis(59_999)).await;
@@ -279,7 +288,10 @@ mod tests {
         let start = tokio::time::Instant::now().into_std();
         let mut conn = established(start);
         apply_all(&mut conn, &[Event::Close, Event::RcvFinAck], start);
-        assert_eq!(conn.time_wait_until(), Some(start + Duration::from_secs(60)));
+        assert_eq!(
+            conn.time_wait_until(),
+            Some(start + Duration::from_secs(60))
+        );
 
         tokio::time::advance(Duration::from_secs(45)).await;
         let again = tokio::time::Instant::now().into_std();
@@ -293,10 +305,16 @@ mod tests {
 
         // The old deadline passes without effect; the new one ends it.
         tokio::time::advance(Duration::from_secs(15)).await;
-        assert_eq!(conn.handle_timeout(tokio::time::Instant::now().into_std()), None);
+        assert_eq!(
+            conn.handle_timeout(tokio::time::Instant::now().into_std()),
+            None
+        );
         assert_eq!(conn.state(), TcpState::TimeWait);
         tokio::time::advance(Duration::from_secs(45)).await;
-        assert!(conn.handle_timeout(tokio::time::Instant::now().into_std()).is_some());
+        assert!(
+            conn.handle_timeout(tokio::time::Instant::now().into_std())
+                .is_some()
+        );
         assert_eq!(conn.state(), TcpState::Closed);
     }
 
@@ -307,7 +325,10 @@ mod tests {
         let later = start + Duration::from_secs(10);
         apply_all(&mut conn, &[Event::Close, Event::RcvFinAck], later);
         conn.apply(Event::RcvFin, start).unwrap();
-        assert_eq!(conn.time_wait_until(), Some(later + Duration::from_secs(60)));
+        assert_eq!(
+            conn.time_wait_until(),
+            Some(later + Duration::from_secs(60))
+        );
     }
 
     #[test]
@@ -315,7 +336,10 @@ mod tests {
         let start = Instant::now();
         let mut conn = established(start).with_time_wait(Duration::from_secs(240));
         apply_all(&mut conn, &[Event::Close, Event::RcvFinAck], start);
-        assert_eq!(conn.time_wait_until(), Some(start + Duration::from_secs(240)));
+        assert_eq!(
+            conn.time_wait_until(),
+            Some(start + Duration::from_secs(240))
+        );
         assert_eq!(conn.handle_timeout(start + Duration::from_secs(60)), None);
     }
 
@@ -323,7 +347,11 @@ mod tests {
     fn an_unrepresentable_deadline_keeps_time_wait_until_a_rst() {
         let start = Instant::now();
         let mut conn = established(start).with_time_wait(Duration::MAX);
-        apply_all(&mut conn, &[Event::Close, Event::RcvFinAck, Event::RcvFin], start);
+        apply_all(
+            &mut conn,
+            &[Event::Close, Event::RcvFinAck, Event::RcvFin],
+            start,
+        );
         assert_eq!(conn.state(), TcpState::TimeWait);
         assert_eq!(conn.poll_timeout(), None);
         conn.apply(Event::RcvRst, start).unwrap();
@@ -347,7 +375,11 @@ mod tests {
 
         // The same RST after an active (simultaneous) open closes instead.
         let mut client = TrackedConnection::new(local, remote, t0);
-        apply_all(&mut client, &[Event::ActiveOpen, Event::RcvSyn, Event::RcvRst], t0);
+        apply_all(
+            &mut client,
+            &[Event::ActiveOpen, Event::RcvSyn, Event::RcvRst],
+            t0,
+        );
         assert_eq!(client.state(), TcpState::Closed);
     }
 
@@ -401,7 +433,10 @@ mod tests {
         let err = conn
             .apply(Event::RcvSynAck, start + Duration::from_secs(1))
             .unwrap_err();
-        assert_eq!((err.state, err.event), (TcpState::TimeWait, Event::RcvSynAck));
+        assert_eq!(
+            (err.state, err.event),
+            (TcpState::TimeWait, Event::RcvSynAck)
+        );
         assert_eq!(conn, before);
     }
 
@@ -409,11 +444,22 @@ mod tests {
     fn reopening_from_closed_starts_a_new_incarnation_with_no_closer() {
         let now = Instant::now();
         let mut conn = established(now);
-        apply_all(&mut conn, &[Event::RcvFin, Event::Close, Event::RcvAck], now);
+        apply_all(
+            &mut conn,
+            &[Event::RcvFin, Event::Close, Event::RcvAck],
+            now,
+        );
         assert_eq!(conn.closer(), Some(Closer::Remote));
         conn.apply(Event::ActiveOpen, now).unwrap();
         assert_eq!(conn.closer(), None);
         assert_eq!(conn.opened(), Some(Open::Active));
+    }
+
+    #[test]
+    fn each_state_has_its_own_history_slot() {
+        for (i, state) in TcpState::ALL.into_iter().enumerate() {
+            assert_eq!(index(state), i);
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ impl TcpState {
     /// The transition RFC 9293 prescribes for `event` in this state: the next
     /// state, the segment to send and the effect on the TIME-WAIT timer.
     ///
-    /// This is the whole table; [`transitions`](super::transitions) walks it.
+    /// This is the whole table; [`transitions`] walks it.
     /// It has one exception, which a bare state cannot resolve: a RST in
     /// SYN-RECEIVED goes to CLOSED here, which is right for an active open,
     /// while a passive open returns to LISTEN (§3.10.7.4, note 1 of the
