@@ -328,6 +328,7 @@ impl fmt::Display for KernelState {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
