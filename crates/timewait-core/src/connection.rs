@@ -227,7 +227,6 @@ fn index(state: TcpState) -> usize {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

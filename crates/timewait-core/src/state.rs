@@ -328,7 +328,6 @@ impl fmt::Display for KernelState {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

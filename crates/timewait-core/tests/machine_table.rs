@@ -1,7 +1,6 @@
 //! The transition table, written out by hand from RFC 9293 and compared with
 //! the library's both ways.
 
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 

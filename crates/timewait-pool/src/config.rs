@@ -1,0 +1,499 @@
+//! The pool's configuration: a builder that validates, and what it builds.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use timewait_core::DEFAULT_TIME_WAIT;
+use timewait_core::budget::{BudgetError, PortBudget, PortRange};
+
+use crate::farewell::Farewell;
+use crate::key::Key;
+use crate::policy::{ClosePolicy, Fallback, OnPortsExhausted};
+
+/// Whether the kernel lets a client reuse its own TIME_WAIT ports toward an
+/// address (`net.ipv4.tcp_tw_reuse`). Where it does, local TIME_WAIT entries
+/// do not count against the port budget (they are still counted in stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum PortReuse {
+    /// `tcp_tw_reuse = 0`: a TIME_WAIT entry holds its port for its whole life.
+    Never,
+    /// `tcp_tw_reuse = 1`: reused toward every address (needs TCP timestamps).
+    Always,
+    /// `tcp_tw_reuse = 2`, Linux's default since 4.19: reused toward loopback
+    /// addresses only.
+    #[default]
+    LoopbackOnly,
+}
+
+impl PortReuse {
+    /// Whether TIME_WAIT ports toward `ip` are reused by the kernel.
+    pub fn reuses_for(self, ip: IpAddr) -> bool {
+        match self {
+            PortReuse::Never => false,
+            PortReuse::Always => true,
+            PortReuse::LoopbackOnly => ip.is_loopback(),
+        }
+    }
+
+    /// The kernel's setting, read from `net.ipv4.tcp_tw_reuse`; Linux's
+    /// default when it cannot be read.
+    pub fn from_kernel() -> PortReuse {
+        #[cfg(any())] // TODO-SYS: enable when the sys module lands
+        {
+            use timewait_core::sys::sysctl::{TwReuse, tcp_tw_reuse};
+            match tcp_tw_reuse() {
+                Ok(TwReuse::Disabled) => return PortReuse::Never,
+                Ok(TwReuse::Enabled) => return PortReuse::Always,
+                Ok(_) => return PortReuse::LoopbackOnly,
+                Err(error) => tracing::warn!(%error, "assuming tcp_tw_reuse = 2"),
+            }
+        }
+        PortReuse::default()
+    }
+}
+
+/// A configuration the builder refused, and what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A limit was zero.
+    #[error("{name} is zero: give it at least 1")]
+    ZeroLimit {
+        /// The builder method that set it.
+        name: &'static str,
+    },
+    /// A duration was zero.
+    #[error("{name} is zero: give it a positive duration, or leave it unset")]
+    ZeroDuration {
+        /// The builder method that set it.
+        name: &'static str,
+    },
+    /// More idle connections per key than open ones.
+    #[error(
+        "max_idle_per_key ({idle}) exceeds max_open_per_key ({open}): lower it to at most {open}"
+    )]
+    IdleAboveOpen {
+        /// The idle limit.
+        idle: usize,
+        /// The open limit.
+        open: usize,
+    },
+    /// The keep-alive margin leaves no time to use a connection.
+    #[error(
+        "peer keep-alive margin {margin:?} is not shorter than the keep-alive timeout {timeout:?}: a connection could never be lent"
+    )]
+    MarginNotBelowKeepAlive {
+        /// The peer's keep-alive timeout.
+        timeout: Duration,
+        /// The margin.
+        margin: Duration,
+    },
+    /// Waiting on the peer's own idle close with a grace that ends first.
+    #[error(
+        "grace {grace:?} is shorter than the keep-alive margin {margin:?}: with no farewell the pool waits for the peer's idle close, which takes up to the margin; raise the grace"
+    )]
+    GraceBelowMargin {
+        /// The grace period.
+        grace: Duration,
+        /// The keep-alive margin.
+        margin: Duration,
+    },
+    /// The port budget leaves no usable port.
+    #[error(
+        "no usable ephemeral port in {range} once reserved ports are taken out: widen the range or reserve fewer ports"
+    )]
+    NoUsablePorts {
+        /// The range.
+        range: PortRange,
+    },
+    /// The port budget refused the TIME_WAIT length.
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
+}
+
+/// The peer's keep-alive (idle) timeout and how early to stop lending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PeerKeepAlive {
+    pub(crate) timeout: Duration,
+    pub(crate) margin: Duration,
+}
+
+/// The limits of a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub(crate) max_idle_per_key: usize,
+    pub(crate) max_open_per_key: usize,
+    pub(crate) max_total: usize,
+    pub(crate) max_keys: usize,
+    pub(crate) max_retiring: usize,
+}
+
+/// A validated pool configuration, made by [`PoolBuilder::build`]; give it to
+/// [`Pool::new`](crate::Pool::new) or [`PoolLayer::new`](crate::PoolLayer::new).
+pub struct PoolConfig<K, C> {
+    pub(crate) limits: Limits,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) max_uses: Option<u64>,
+    pub(crate) policy: ClosePolicy,
+    pub(crate) policy_per_key: HashMap<K, ClosePolicy>,
+    pub(crate) farewell: Option<Arc<dyn Farewell<C>>>,
+    pub(crate) keep_alive: Option<PeerKeepAlive>,
+    pub(crate) grace: Duration,
+    pub(crate) fallback: Fallback,
+    pub(crate) budget: PortBudget,
+    pub(crate) port_reuse: PortReuse,
+    pub(crate) on_exhausted: OnPortsExhausted,
+}
+
+impl<K: Key, C> PoolConfig<K, C> {
+    /// The close policy for `key`: its override, or the pool's.
+    pub fn policy_for(&self, key: &K) -> ClosePolicy {
+        self.policy_per_key.get(key).copied().unwrap_or(self.policy)
+    }
+
+    /// How long a connection may sit idle before the pool retires it: the
+    /// idle timeout, or the peer's keep-alive less the margin, whichever ends
+    /// first.
+    pub fn idle_limit(&self) -> Option<Duration> {
+        let before_peer = self
+            .keep_alive
+            .map(|k| k.timeout.saturating_sub(k.margin));
+        match (self.idle_timeout, before_peer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The port budget the pool admits new connections against.
+    pub fn port_budget(&self) -> &PortBudget {
+        &self.budget
+    }
+
+    /// The grace period a retirement waits for the peer's FIN.
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+}
+
+impl<K: Clone, C> Clone for PoolConfig<K, C> {
+    fn clone(&self) -> Self {
+        PoolConfig {
+            limits: self.limits,
+            idle_timeout: self.idle_timeout,
+            max_lifetime: self.max_lifetime,
+            max_uses: self.max_uses,
+            policy: self.policy,
+            policy_per_key: self.policy_per_key.clone(),
+            farewell: self.farewell.clone(),
+            keep_alive: self.keep_alive,
+            grace: self.grace,
+            fallback: self.fallback,
+            budget: self.budget.clone(),
+            port_reuse: self.port_reuse,
+            on_exhausted: self.on_exhausted,
+        }
+    }
+}
+
+impl<K: fmt::Debug, C> fmt::Debug for PoolConfig<K, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolConfig")
+            .field("limits", &self.limits)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("max_uses", &self.max_uses)
+            .field("policy", &self.policy)
+            .field("policy_per_key", &self.policy_per_key)
+            .field("farewell", &self.farewell.is_some())
+            .field("keep_alive", &self.keep_alive)
+            .field("grace", &self.grace)
+            .field("fallback", &self.fallback)
+            .field("budget", &self.budget)
+            .field("port_reuse", &self.port_reuse)
+            .field("on_exhausted", &self.on_exhausted)
+            .finish()
+    }
+}
+
+/// Builds a [`PoolConfig`], checking it as a whole.
+///
+/// Defaults: 32 idle and 256 open connections per key, 1,024 in total, 1,024
+/// keys, idle timeout 90 s, no maximum lifetime or use count,
+/// [`ClosePolicy::PeerFirst`] with a 5 s grace and a [`Fallback::Local`],
+/// port range, reserved ports and `tcp_tw_reuse` read from the kernel, a
+/// 60 s TIME_WAIT, and [`OnPortsExhausted::Wait`].
+///
+/// ```
+/// use std::time::Duration;
+/// use timewait_pool::{ClosePolicy, FarewellMessage, PoolBuilder};
+/// use tokio::net::TcpStream;
+///
+/// let config = PoolBuilder::<std::net::SocketAddr, TcpStream>::new()
+///     .max_idle_per_key(8)
+///     .max_lifetime(Duration::from_secs(300))
+///     .close_policy(ClosePolicy::PeerFirst)
+///     .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
+///     .build()?;
+/// assert_eq!(config.grace(), Duration::from_secs(5));
+///
+/// let err = PoolBuilder::<std::net::SocketAddr, TcpStream>::new().max_open_per_key(0).build();
+/// assert!(err.is_err());
+/// # Ok::<(), timewait_pool::ConfigError>(())
+/// ```
+pub struct PoolBuilder<K, C> {
+    config: PoolConfig<K, C>,
+    time_wait: Duration,
+    budget: Option<PortBudget>,
+    port_reuse: Option<PortReuse>,
+}
+
+impl<K: Key, C> Default for PoolBuilder<K, C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: fmt::Debug, C> fmt::Debug for PoolBuilder<K, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("config", &self.config)
+            .field("time_wait", &self.time_wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Key, C> PoolBuilder<K, C> {
+    /// A builder with the defaults.
+    pub fn new() -> Self {
+        PoolBuilder {
+            config: PoolConfig {
+                limits: Limits {
+                    max_idle_per_key: 32,
+                    max_open_per_key: 256,
+                    max_total: 1024,
+                    max_keys: 1024,
+                    max_retiring: 1024,
+                },
+                idle_timeout: Some(Duration::from_secs(90)),
+                max_lifetime: None,
+                max_uses: None,
+                policy: ClosePolicy::PeerFirst,
+                policy_per_key: HashMap::new(),
+                farewell: None,
+                keep_alive: None,
+                grace: Duration::from_secs(5),
+                fallback: Fallback::Local,
+                budget: PortBudget::new(PortRange::LINUX_DEFAULT),
+                port_reuse: PortReuse::LoopbackOnly,
+                on_exhausted: OnPortsExhausted::Wait,
+            },
+            time_wait: DEFAULT_TIME_WAIT,
+            budget: None,
+            port_reuse: None,
+        }
+    }
+
+    /// At most this many idle connections per key; more are retired.
+    pub fn max_idle_per_key(mut self, n: usize) -> Self {
+        self.config.limits.max_idle_per_key = n;
+        self
+    }
+
+    /// At most this many open connections (idle, lent or connecting) per key;
+    /// checkouts past it wait, first come first served.
+    pub fn max_open_per_key(mut self, n: usize) -> Self {
+        self.config.limits.max_open_per_key = n;
+        self
+    }
+
+    /// At most this many open connections in all. Checkouts that would pass it
+    /// wait in `poll_ready`; an idle connection of the least recently used key
+    /// is retired to make room for another key.
+    pub fn max_total(mut self, n: usize) -> Self {
+        self.config.limits.max_total = n;
+        self
+    }
+
+    /// At most this many keys are remembered; past it, keys with nothing open
+    /// are forgotten, least recently used first, so keys chosen by remote
+    /// users cannot grow memory without limit.
+    pub fn max_keys(mut self, n: usize) -> Self {
+        self.config.limits.max_keys = n;
+        self
+    }
+
+    /// At most this many retirements run at once; past it a retirement applies
+    /// the fallback at once instead of waiting for the peer.
+    pub fn max_retiring(mut self, n: usize) -> Self {
+        self.config.limits.max_retiring = n;
+        self
+    }
+
+    /// Retire connections idle this long (`None`: never for idleness).
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.config.idle_timeout = timeout.into();
+        self
+    }
+
+    /// Retire connections this old, at their next check-in or while idle.
+    pub fn max_lifetime(mut self, lifetime: impl Into<Option<Duration>>) -> Self {
+        self.config.max_lifetime = lifetime.into();
+        self
+    }
+
+    /// Retire connections after this many checkouts. The last one is lent
+    /// with [`Pooled::is_final_use`](crate::Pooled::is_final_use) set, so an
+    /// HTTP client can send `Connection: close` on it.
+    pub fn max_uses(mut self, uses: impl Into<Option<u64>>) -> Self {
+        self.config.max_uses = uses.into();
+        self
+    }
+
+    /// The close policy of every key without an override.
+    pub fn close_policy(mut self, policy: ClosePolicy) -> Self {
+        self.config.policy = policy;
+        self
+    }
+
+    /// The close policy of one key.
+    pub fn close_policy_for(mut self, key: K, policy: ClosePolicy) -> Self {
+        self.config.policy_per_key.insert(key, policy);
+        self
+    }
+
+    /// The protocol hook that asks the peer to close, for
+    /// [`ClosePolicy::PeerFirst`].
+    pub fn farewell(mut self, farewell: impl Farewell<C>) -> Self {
+        self.config.farewell = Some(Arc::new(farewell));
+        self
+    }
+
+    /// The peer closes connections idle for `timeout` (an HTTP server's
+    /// keep-alive timeout, say); the pool stops lending a connection `margin`
+    /// before, so a request never races the peer's close, and retiring one
+    /// waits for that close.
+    pub fn peer_keep_alive(mut self, timeout: Duration, margin: Duration) -> Self {
+        self.config.keep_alive = Some(PeerKeepAlive { timeout, margin });
+        self
+    }
+
+    /// How long a retirement waits for the peer's FIN before the fallback.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.config.grace = grace;
+        self
+    }
+
+    /// What happens when the grace runs out.
+    pub fn fallback(mut self, fallback: Fallback) -> Self {
+        self.config.fallback = fallback;
+        self
+    }
+
+    /// The port budget (range and reserved ports) instead of the kernel's.
+    pub fn port_budget(mut self, budget: PortBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The TIME_WAIT length for the ledger and budget (default 60 s, Linux's).
+    pub fn time_wait(mut self, time_wait: Duration) -> Self {
+        self.time_wait = time_wait;
+        self
+    }
+
+    /// Whether the kernel reuses TIME_WAIT ports, instead of reading it.
+    pub fn port_reuse(mut self, reuse: PortReuse) -> Self {
+        self.port_reuse = Some(reuse);
+        self
+    }
+
+    /// Wait or fail when the ports toward a destination are spent.
+    pub fn on_ports_exhausted(mut self, on: OnPortsExhausted) -> Self {
+        self.config.on_exhausted = on;
+        self
+    }
+
+    /// Checks the configuration and reads from the kernel what was not given.
+    pub fn build(self) -> Result<PoolConfig<K, C>, ConfigError> {
+        let PoolBuilder {
+            mut config,
+            time_wait,
+            budget,
+            port_reuse,
+        } = self;
+        let limits = config.limits;
+        for (name, value) in [
+            ("max_idle_per_key", limits.max_idle_per_key),
+            ("max_open_per_key", limits.max_open_per_key),
+            ("max_total", limits.max_total),
+            ("max_keys", limits.max_keys),
+            ("max_retiring", limits.max_retiring),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::ZeroLimit { name });
+            }
+        }
+        if config.max_uses == Some(0) {
+            return Err(ConfigError::ZeroLimit { name: "max_uses" });
+        }
+        if limits.max_idle_per_key > limits.max_open_per_key {
+            return Err(ConfigError::IdleAboveOpen {
+                idle: limits.max_idle_per_key,
+                open: limits.max_open_per_key,
+            });
+        }
+        for (name, value) in [
+            ("idle_timeout", config.idle_timeout),
+            ("max_lifetime", config.max_lifetime),
+            ("grace", Some(config.grace)),
+        ] {
+            if value == Some(Duration::ZERO) {
+                return Err(ConfigError::ZeroDuration { name });
+            }
+        }
+        if let Some(keep_alive) = config.keep_alive {
+            if keep_alive.margin >= keep_alive.timeout {
+                return Err(ConfigError::MarginNotBelowKeepAlive {
+                    timeout: keep_alive.timeout,
+                    margin: keep_alive.margin,
+                });
+            }
+            let waits_for_idle_close = config.farewell.is_none()
+                && (config.policy == ClosePolicy::PeerFirst
+                    || config
+                        .policy_per_key
+                        .values()
+                        .any(|p| *p == ClosePolicy::PeerFirst));
+            if waits_for_idle_close && config.grace < keep_alive.margin {
+                return Err(ConfigError::GraceBelowMargin {
+                    grace: config.grace,
+                    margin: keep_alive.margin,
+                });
+            }
+        }
+        let budget = budget.unwrap_or_else(kernel_port_budget);
+        let budget = budget.with_time_wait(time_wait)?;
+        if budget.usable_ports() == 0 {
+            return Err(ConfigError::NoUsablePorts {
+                range: budget.range(),
+            });
+        }
+        config.budget = budget;
+        config.port_reuse = port_reuse.unwrap_or_else(PortReuse::from_kernel);
+        Ok(config)
+    }
+}
+
+fn kernel_port_budget() -> PortBudget {
+    #[cfg(any())] // TODO-SYS
+    match timewait_core::sys::sysctl::port_budget() {
+        Ok(budget) => return budget,
+        Err(error) => tracing::warn!(%error, "using Linux's default port range"),
+    }
+    PortBudget::new(PortRange::LINUX_DEFAULT)
+}

@@ -1,0 +1,113 @@
+//! How the pool closes the connections it retires.
+
+use std::fmt;
+
+/// How a retired connection is closed, and so which side keeps TIME_WAIT.
+///
+/// | policy | who sends the first FIN | TIME_WAIT on |
+/// | --- | --- | --- |
+/// | [`PeerFirst`](ClosePolicy::PeerFirst) (default) | the peer | the peer |
+/// | [`Local`](ClosePolicy::Local) | this client | this client |
+/// | [`Abort`](ClosePolicy::Abort) | nobody (RST) | nobody |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ClosePolicy {
+    /// Make the peer close first, so that TIME_WAIT lands on the peer, where
+    /// it costs memory and no ephemeral port.
+    ///
+    /// With a [farewell](crate::Farewell) the pool tells the peer to close (the
+    /// echo protocol's `QUIT` line, say); without one it relies on the peer's
+    /// own idle close, and stops lending a connection a margin before the
+    /// peer's keep-alive timeout (see
+    /// [`PoolBuilder::peer_keep_alive`](crate::PoolBuilder::peer_keep_alive)).
+    /// Either way the pool then reads until the peer's FIN, bounded by the
+    /// grace period, and only then drops its side: a passive close. When the
+    /// grace runs out it applies the [`Fallback`].
+    #[default]
+    PeerFirst,
+    /// Close from this side at once: a FIN, and this client keeps the
+    /// TIME_WAIT entry, which ties up the local port toward that destination
+    /// for 2×MSL. The pool records it in its ledger and budget.
+    Local,
+    /// Abort with `SO_LINGER` set to zero: the kernel sends a RST and nobody
+    /// keeps TIME_WAIT.
+    ///
+    /// # Dangers
+    ///
+    /// Unsent and unacknowledged data is discarded, and the peer sees a reset
+    /// rather than an orderly end. Without TIME_WAIT nothing stops a delayed
+    /// segment of the old connection from being taken into a new one with the
+    /// same four-tuple (RFC 9293 §3.4.1), and the peer's last FIN, if it was
+    /// lost, can never be acknowledged. Use it only when you know the protocol
+    /// is idle and the network path does not reorder or delay segments by
+    /// seconds; never as a default.
+    Abort,
+}
+
+impl fmt::Display for ClosePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClosePolicy::PeerFirst => "peer-first",
+            ClosePolicy::Local => "local",
+            ClosePolicy::Abort => "abort",
+        })
+    }
+}
+
+/// What [`ClosePolicy::PeerFirst`] does when the peer has not closed within
+/// the grace period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Fallback {
+    /// Close from this side; the client keeps TIME_WAIT (recorded in the
+    /// ledger). The safe default.
+    #[default]
+    Local,
+    /// Abort with a RST. Carries the dangers of [`ClosePolicy::Abort`].
+    Abort,
+}
+
+/// Who ended a retired connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClosedBy {
+    /// The peer sent the first FIN; TIME_WAIT is on the peer.
+    Peer,
+    /// The peer reset the connection; nobody keeps TIME_WAIT.
+    PeerReset,
+    /// This side sent the first FIN; TIME_WAIT is on this client.
+    Local,
+    /// This side aborted with a RST; nobody keeps TIME_WAIT.
+    Abort,
+}
+
+impl ClosedBy {
+    /// Whether this client holds a TIME_WAIT entry for the connection.
+    pub fn leaves_local_time_wait(self) -> bool {
+        self == ClosedBy::Local
+    }
+}
+
+impl fmt::Display for ClosedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClosedBy::Peer => "peer",
+            ClosedBy::PeerReset => "peer-reset",
+            ClosedBy::Local => "local",
+            ClosedBy::Abort => "abort",
+        })
+    }
+}
+
+/// What a checkout does when the destination's ephemeral ports are all in use
+/// or in TIME_WAIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum OnPortsExhausted {
+    /// Wait until the ledger's next TIME_WAIT entry toward the destination
+    /// ends, then connect.
+    #[default]
+    Wait,
+    /// Fail at once with [`Error::PortsExhausted`](crate::Error::PortsExhausted).
+    Fail,
+}

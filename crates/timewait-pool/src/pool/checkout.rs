@@ -1,0 +1,260 @@
+//! A checkout: reuse an idle connection, or wait for one, or make one within
+//! the key's limit and the destination's port budget.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use timewait_core::budget::Admission;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{Instant, sleep_until};
+use tower::{Service, ServiceExt};
+use tracing::Instrument;
+
+use crate::connection::Connection;
+use crate::error::{BoxError, Error};
+use crate::guard::Pooled;
+use crate::key::Key;
+use crate::policy::OnPortsExhausted;
+use crate::pool::shared::{Acquire, Shared};
+use crate::pool::slot::Slot;
+use crate::pool::state::{Conn, Handoff};
+use crate::pool::waiter::Waiter;
+use crate::retire::RetireReason;
+
+/// The future a [`Pool`](crate::Pool) returns from `call`.
+#[must_use = "futures do nothing unless polled"]
+pub struct Checkout<K: Key, C: Connection> {
+    inner: Inner<K, C>,
+}
+
+type BoxCheckout<K, C> = Pin<Box<dyn Future<Output = Result<Pooled<K, C>, Error>> + Send>>;
+
+enum Inner<K: Key, C: Connection> {
+    Ready(Option<Result<Pooled<K, C>, Error>>),
+    Waiting(BoxCheckout<K, C>),
+}
+
+impl<K: Key, C: Connection> Checkout<K, C> {
+    pub(crate) fn ready(result: Result<Pooled<K, C>, Error>) -> Self {
+        Checkout {
+            inner: Inner::Ready(Some(result)),
+        }
+    }
+
+    pub(crate) fn waiting(
+        future: impl Future<Output = Result<Pooled<K, C>, Error>> + Send + 'static,
+    ) -> Self {
+        Checkout {
+            inner: Inner::Waiting(Box::pin(future)),
+        }
+    }
+}
+
+// Nothing in a checkout is pinned structurally: the waiting future is boxed.
+impl<K: Key, C: Connection> Unpin for Checkout<K, C> {}
+
+impl<K: Key, C: Connection> Future for Checkout<K, C> {
+    type Output = Result<Pooled<K, C>, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.inner {
+            Inner::Ready(result) => Poll::Ready(result.take().unwrap_or(Err(Error::NotReady))),
+            Inner::Waiting(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<K: Key, C: Connection> std::fmt::Debug for Checkout<K, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.inner {
+            Inner::Ready(_) => "ready",
+            Inner::Waiting(_) => "waiting",
+        };
+        f.debug_struct("Checkout").field("state", &state).finish()
+    }
+}
+
+impl<K: Key, C: Connection> Shared<K, C> {
+    /// Lends an idle connection if it is young enough and healthy; retires it
+    /// otherwise and gives the permit back for another try.
+    pub(crate) fn lend_idle(
+        self: &Arc<Self>,
+        mut conn: Conn<C>,
+        slot: Slot<K, C>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<Pooled<K, C>, Option<OwnedSemaphorePermit>> {
+        let reason = if self.past_deadline(&conn, Instant::now()) {
+            Some(RetireReason::Expired)
+        } else {
+            RetireReason::from_health(conn.io.health())
+        };
+        if let Some(reason) = reason {
+            self.retire(slot, conn, reason);
+            return Err(permit);
+        }
+        self.count_reuse(slot.key());
+        tracing::trace!(key = ?slot.key(), uses = conn.uses, "reuse");
+        Ok(Pooled::new(conn, slot, permit, true, self.config.max_uses))
+    }
+
+    /// The synchronous part of a checkout: an idle connection of `key`, if a
+    /// healthy one is there.
+    pub(crate) fn try_idle(
+        self: &Arc<Self>,
+        key: &K,
+        mut permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<Pooled<K, C>, Option<OwnedSemaphorePermit>> {
+        loop {
+            match self.acquire(key, false) {
+                Some(Acquire::Idle(conn, slot)) => match self.lend_idle(conn, slot, permit) {
+                    Ok(pooled) => return Ok(pooled),
+                    Err(back) => permit = back,
+                },
+                _ => return Err(permit),
+            }
+        }
+    }
+}
+
+/// The asynchronous part of a checkout.
+pub(crate) async fn checkout<K, C, S>(
+    shared: Arc<Shared<K, C>>,
+    connector: S,
+    key: K,
+    mut permit: Option<OwnedSemaphorePermit>,
+) -> Result<Pooled<K, C>, Error>
+where
+    K: Key,
+    C: Connection,
+    S: Service<K, Response = C> + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
+    let span = tracing::debug_span!("checkout", key = ?key);
+    async move {
+        loop {
+            let acquired = shared.acquire(&key, true).unwrap_or(Acquire::Closed);
+            let slot = match acquired {
+                Acquire::Closed => return Err(Error::Closed),
+                Acquire::Idle(conn, slot) => match shared.lend_idle(conn, slot, permit) {
+                    Ok(pooled) => return Ok(pooled),
+                    Err(back) => {
+                        permit = back;
+                        continue;
+                    }
+                },
+                Acquire::Connect(slot) => slot,
+                Acquire::Wait(rx) => {
+                    tracing::debug!("waiting for a connection of this key");
+                    match Waiter::new(rx).await {
+                        None => return Err(Error::Closed),
+                        Some(Handoff::Slot(slot)) => slot,
+                        Some(Handoff::Conn(conn, slot)) => {
+                            match shared.lend_idle(conn, slot, permit) {
+                                Ok(pooled) => return Ok(pooled),
+                                Err(back) => {
+                                    permit = back;
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            return connect(&shared, connector, key, slot, permit).await;
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Makes a new connection in `slot`, after the port budget allows it.
+async fn connect<K, C, S>(
+    shared: &Arc<Shared<K, C>>,
+    connector: S,
+    key: K,
+    mut slot: Slot<K, C>,
+    permit: Option<OwnedSemaphorePermit>,
+) -> Result<Pooled<K, C>, Error>
+where
+    K: Key,
+    C: Connection,
+    S: Service<K, Response = C> + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
+    wait_for_ports(shared, &key).await?;
+    debug_assert!(slot.is_connecting());
+    let io = match connector.oneshot(key.clone()).await {
+        Ok(io) => io,
+        Err(error) => {
+            shared.count_connect_error(&key);
+            let error = error.into();
+            tracing::debug!(%error, "connect failed");
+            return Err(map_connect_error(shared, &key, error));
+        }
+    };
+    let destination = io.destination();
+    shared.connected(&mut slot, destination);
+    tracing::debug!(?destination, "connected");
+    let conn = Conn {
+        io,
+        created: Instant::now(),
+        uses: 0,
+        destination,
+    };
+    Ok(Pooled::new(conn, slot, permit, false, shared.config.max_uses))
+}
+
+/// Waits, or fails, while the destination's ports are spent.
+async fn wait_for_ports<K: Key, C: Connection>(shared: &Arc<Shared<K, C>>, key: &K) -> Result<(), Error> {
+    loop {
+        let now = Instant::now();
+        let (admission, destination) = shared.admit(key, now);
+        let until = match admission {
+            Admission::Go => return Ok(()),
+            Admission::WaitUntil(until) => Instant::from_std(until),
+            _ => {
+                return Err(Error::PortsExhausted {
+                    destination,
+                    retry_after: None,
+                });
+            }
+        };
+        if shared.config.on_exhausted == OnPortsExhausted::Fail {
+            return Err(Error::PortsExhausted {
+                destination,
+                retry_after: Some(until.saturating_duration_since(now)),
+            });
+        }
+        shared.count_budget_wait(key);
+        tracing::debug!(?destination, wait = ?until.saturating_duration_since(now), "ports spent; waiting for a TIME_WAIT entry to end");
+        sleep_until(until).await;
+    }
+}
+
+/// `EADDRNOTAVAIL` anywhere in the error's chain is the kernel saying the
+/// ports are spent: the same condition as the budget's, with the same error.
+fn map_connect_error<K: Key, C: Connection>(shared: &Shared<K, C>, key: &K, error: BoxError) -> Error {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&*error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            if io.raw_os_error() == Some(libc::EADDRNOTAVAIL) {
+                let destination = shared.destination(key);
+                let now = Instant::now();
+                let retry_after = destination
+                    .and_then(|d| shared.next_release(&d, now))
+                    .map(|t| t.saturating_duration_since(now));
+                return Error::PortsExhausted {
+                    destination,
+                    retry_after,
+                };
+            }
+        }
+        source = e.source();
+    }
+    Error::Connect(error)
+}

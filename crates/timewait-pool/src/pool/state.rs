@@ -1,0 +1,156 @@
+//! What the pool's lock protects.
+
+use std::collections::{HashMap, VecDeque};
+
+use timewait_core::ledger::{Destination, TimeWaitLedger};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::connection::Connection;
+use crate::key::Key;
+use crate::pool::slot::Slot;
+use crate::stats::{Activity, KeyStats};
+
+/// A connection and its history.
+#[derive(Debug)]
+pub(crate) struct Conn<C> {
+    pub(crate) io: C,
+    pub(crate) created: Instant,
+    pub(crate) uses: u64,
+    pub(crate) destination: Option<Destination>,
+}
+
+/// A connection in the idle set.
+#[derive(Debug)]
+pub(crate) struct Idle<C> {
+    pub(crate) conn: Conn<C>,
+    /// When the pool stops lending it: idle limit or lifetime, the earlier.
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// What a waiting checkout receives.
+#[derive(Debug)]
+pub(crate) enum Handoff<K: Key, C: Connection> {
+    /// A connection checked in by another checkout, with its slot.
+    Conn(Conn<C>, Slot<K, C>),
+    /// Room to make a new connection (a connecting slot).
+    Slot(Slot<K, C>),
+}
+
+/// One key's connections, waiters and counts.
+#[derive(Debug)]
+pub(crate) struct KeyState<K: Key, C: Connection> {
+    /// LIFO at the back (the warmest connection is lent first); the front is
+    /// the one idle longest, evicted first.
+    pub(crate) idle: VecDeque<Idle<C>>,
+    /// Idle, lent and connecting.
+    pub(crate) open: usize,
+    pub(crate) connecting: usize,
+    pub(crate) waiters: VecDeque<oneshot::Sender<Handoff<K, C>>>,
+    /// Learned from the key's first connection; the ledger's key.
+    pub(crate) destination: Option<Destination>,
+    /// The pool's use counter when the key was last used (for LRU).
+    pub(crate) last_used: u64,
+    pub(crate) activity: Activity,
+}
+
+impl<K: Key, C: Connection> KeyState<K, C> {
+    pub(crate) fn new(tick: u64) -> Self {
+        KeyState {
+            idle: VecDeque::new(),
+            open: 0,
+            connecting: 0,
+            waiters: VecDeque::new(),
+            destination: None,
+            last_used: tick,
+            activity: Activity::default(),
+        }
+    }
+
+    /// Nothing open and nobody waiting: the key can be forgotten.
+    pub(crate) fn is_vacant(&self) -> bool {
+        self.open == 0 && self.waiters.is_empty()
+    }
+
+    pub(crate) fn stats(&self, ledger: &TimeWaitLedger, now: std::time::Instant) -> KeyStats {
+        let idle = self.idle.len();
+        KeyStats {
+            open: self.open,
+            idle,
+            in_use: self.open.saturating_sub(idle + self.connecting),
+            connecting: self.connecting,
+            waiting: self.waiters.iter().filter(|w| !w.is_closed()).count(),
+            local_time_wait: self.destination.map_or(0, |d| ledger.live(&d, now)),
+            activity: self.activity,
+        }
+    }
+}
+
+/// Everything behind the pool's lock.
+#[derive(Debug)]
+pub(crate) struct State<K: Key, C: Connection> {
+    pub(crate) keys: HashMap<K, KeyState<K, C>>,
+    pub(crate) total_open: usize,
+    pub(crate) ledger: TimeWaitLedger,
+    /// Activity of every key, forgotten ones included.
+    pub(crate) activity: Activity,
+    /// Counts uses, to order keys by recency.
+    pub(crate) tick: u64,
+    /// The earliest idle deadline the reaper was told of.
+    pub(crate) next_reap: Option<Instant>,
+    pub(crate) closed: bool,
+}
+
+impl<K: Key, C: Connection> State<K, C> {
+    pub(crate) fn new(ledger: TimeWaitLedger) -> Self {
+        State {
+            keys: HashMap::new(),
+            total_open: 0,
+            ledger,
+            activity: Activity::default(),
+            tick: 0,
+            next_reap: None,
+            closed: false,
+        }
+    }
+
+    /// The key's state, created if new. At `max_keys`, the least recently
+    /// used vacant key is forgotten first.
+    pub(crate) fn key_mut(&mut self, key: &K, max_keys: usize) -> &mut KeyState<K, C> {
+        self.tick += 1;
+        let tick = self.tick;
+        if !self.keys.contains_key(key) && self.keys.len() >= max_keys {
+            self.forget_least_recent();
+        }
+        let state = self
+            .keys
+            .entry(key.clone())
+            .or_insert_with(|| KeyState::new(tick));
+        state.last_used = tick;
+        state
+    }
+
+    /// Forgets the least recently used vacant key. A linear scan: it runs
+    /// only when a new key arrives at the limit, and the limit bounds it.
+    fn forget_least_recent(&mut self) {
+        let victim = self
+            .keys
+            .iter()
+            .filter(|(_, s)| s.is_vacant())
+            .min_by_key(|(_, s)| s.last_used)
+            .map(|(k, _)| k.clone());
+        if let Some(victim) = victim {
+            self.keys.remove(&victim);
+        }
+    }
+
+    /// The least recently used key other than `except` that has an idle
+    /// connection.
+    pub(crate) fn least_recent_with_idle(&self, except: &K) -> Option<K> {
+        self.keys
+            .iter()
+            .filter(|(k, s)| !s.idle.is_empty() && *k != except)
+            .min_by_key(|(_, s)| s.last_used)
+            .map(|(k, _)| k.clone())
+    }
+}

@@ -1,0 +1,317 @@
+//! Retiring connections under a close policy, off the caller's path.
+//!
+//! What can be decided at once (the peer already closed, a `Local` or `Abort`
+//! policy) is done at once. A `PeerFirst` retirement that must wait for the
+//! peer's FIN becomes a [`Job`] for the pool's worker task, which runs each
+//! job in its own task, bounded by the grace period; the number in flight is
+//! bounded by `max_retiring`. The worker ends when the pool is gone and its
+//! queue is drained.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use timewait_core::ledger::Destination;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, timeout_at};
+
+use crate::config::PoolConfig;
+use crate::connection::{Connection, Health, PeerClose};
+use crate::farewell::Farewell;
+use crate::key::Key;
+use crate::policy::{ClosePolicy, ClosedBy, Fallback};
+use crate::pool::shared::Shared;
+use crate::pool::slot::Slot;
+use crate::pool::state::Conn;
+
+/// Why a connection leaves the pool.
+#[derive(Debug)]
+pub(crate) enum RetireReason {
+    /// Its idle limit, lifetime or use count ran out.
+    Expired,
+    /// Room was needed (idle limit, total cap) or its key was forgotten.
+    Evicted,
+    /// The user asked, through the guard.
+    Requested,
+    /// The user marked it broken, or its I/O failed.
+    Broken,
+    /// A health check found the peer gone or the protocol out of step.
+    Unhealthy(Health),
+    /// The pool is shutting down.
+    Shutdown,
+}
+
+impl RetireReason {
+    /// A reason to retire, if the health check gave one.
+    pub(crate) fn from_health(health: Health) -> Option<RetireReason> {
+        match health {
+            Health::Usable => None,
+            other => Some(RetireReason::Unhealthy(other)),
+        }
+    }
+
+    /// What the peer is known to have done.
+    fn peer(&self) -> Peer {
+        match self {
+            RetireReason::Unhealthy(Health::PeerClosed) => Peer::Closed,
+            RetireReason::Unhealthy(Health::PeerReset) => Peer::Reset,
+            RetireReason::Unhealthy(Health::Broken(_)) | RetireReason::Broken => Peer::Unreachable,
+            // Unasked-for bytes (an HTTP server's 408) usually precede the
+            // peer's close: wait for it, but say nothing into an unknown
+            // protocol state.
+            RetireReason::Unhealthy(_) => Peer::Open { farewell: false },
+            _ => Peer::Open { farewell: true },
+        }
+    }
+}
+
+/// What the peer is known to have done, as far as closing goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    Open { farewell: bool },
+    Closed,
+    Reset,
+    Unreachable,
+}
+
+/// What to do with a retired connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Close now; the outcome is known.
+    Close(ClosedBy),
+    /// Abort now.
+    Abort,
+    /// Apply the fallback now.
+    Fallback,
+    /// Wait for the peer's FIN, saying the farewell first if asked.
+    AwaitPeer { farewell: bool },
+}
+
+fn plan(policy: ClosePolicy, peer: Peer) -> Plan {
+    match (peer, policy) {
+        // The peer's FIN is in: closing now is the passive close.
+        (Peer::Closed, _) => Plan::Close(ClosedBy::Peer),
+        (Peer::Reset, _) => Plan::Close(ClosedBy::PeerReset),
+        (_, ClosePolicy::Local) => Plan::Close(ClosedBy::Local),
+        (_, ClosePolicy::Abort) => Plan::Abort,
+        (Peer::Unreachable, ClosePolicy::PeerFirst) => Plan::Fallback,
+        (Peer::Open { farewell }, ClosePolicy::PeerFirst) => Plan::AwaitPeer { farewell },
+    }
+}
+
+fn fall_back<C: Connection>(io: C, fallback: Fallback) -> ClosedBy {
+    match fallback {
+        Fallback::Local => {
+            io.close();
+            ClosedBy::Local
+        }
+        Fallback::Abort => {
+            io.abort();
+            ClosedBy::Abort
+        }
+    }
+}
+
+/// A retirement that waits for the peer.
+pub(crate) struct Job<K, C> {
+    key: K,
+    conn: Conn<C>,
+    farewell: Option<Arc<dyn Farewell<C>>>,
+    grace: Duration,
+    fallback: Fallback,
+}
+
+impl<K: fmt::Debug, C> fmt::Debug for Job<K, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("key", &self.key)
+            .field("farewell", &self.farewell.is_some())
+            .field("grace", &self.grace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Key, C: Connection> Job<K, C> {
+    /// Says the farewell, reads until the peer's FIN, then closes: the whole
+    /// bounded by the grace period, after which the fallback applies.
+    async fn run(self) -> (K, Option<Destination>, ClosedBy) {
+        let Job {
+            key,
+            conn,
+            farewell,
+            grace,
+            fallback,
+        } = self;
+        let Conn {
+            mut io,
+            destination,
+            ..
+        } = conn;
+        let deadline = Instant::now() + grace;
+        if let Some(farewell) = farewell {
+            match timeout_at(deadline, farewell.say(&mut io)).await {
+                Ok(Ok(())) => {}
+                // A peer that cannot be told may still be closing: its FIN
+                // (or reset) is what the wait below looks for.
+                Ok(Err(error)) => tracing::debug!(key = ?key, %error, "farewell failed"),
+                Err(_) => return (key, destination, fall_back(io, fallback)),
+            }
+        }
+        let closed_by = match timeout_at(deadline, io.peer_close()).await {
+            Ok(Ok(PeerClose::Fin)) => {
+                io.close();
+                ClosedBy::Peer
+            }
+            Ok(Ok(PeerClose::Reset)) => {
+                io.close();
+                ClosedBy::PeerReset
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(key = ?key, %error, "read failed while waiting for the peer's close");
+                fall_back(io, fallback)
+            }
+            Err(_) => {
+                tracing::debug!(key = ?key, ?grace, "the peer did not close within the grace period");
+                fall_back(io, fallback)
+            }
+        };
+        (key, destination, closed_by)
+    }
+}
+
+impl<K: Key, C: Connection> Shared<K, C> {
+    /// Retires a connection: gives its slot back, then closes it under the
+    /// key's policy, now or in the background.
+    pub(crate) fn retire(self: &Arc<Self>, slot: Slot<K, C>, conn: Conn<C>, reason: RetireReason) {
+        let key = slot.key().clone();
+        drop(slot);
+        let policy = self.config.policy_for(&key);
+        tracing::debug!(key = ?key, %policy, ?reason, "retiring");
+        let destination = conn.destination;
+        let closed_by = match plan(policy, reason.peer()) {
+            Plan::Close(closed_by) => {
+                conn.io.close();
+                closed_by
+            }
+            Plan::Abort => {
+                conn.io.abort();
+                ClosedBy::Abort
+            }
+            Plan::Fallback => fall_back(conn.io, self.config.fallback),
+            Plan::AwaitPeer { farewell } => {
+                let in_flight = self.retiring.fetch_add(1, Ordering::AcqRel);
+                let job = Job {
+                    key: key.clone(),
+                    conn,
+                    farewell: if farewell { self.config.farewell.clone() } else { None },
+                    grace: self.config.grace,
+                    fallback: self.config.fallback,
+                };
+                let refused = if in_flight >= self.config.limits.max_retiring {
+                    Err(job)
+                } else {
+                    self.queue_retirement(job)
+                };
+                match refused {
+                    Ok(()) => return,
+                    Err(job) => {
+                        self.retiring.fetch_sub(1, Ordering::AcqRel);
+                        tracing::debug!(key = ?key, "too many retirements in flight: falling back");
+                        fall_back(job.conn.io, self.config.fallback)
+                    }
+                }
+            }
+        };
+        self.record_retired(&key, destination, closed_by);
+    }
+}
+
+/// Retires an idle connection of a pool that is being dropped: there are no
+/// stats to keep, but a `PeerFirst` connection still gets its farewell and
+/// its wait, if the worker runs.
+pub(crate) fn retire_orphan<K: Key, C: Connection>(
+    config: &PoolConfig<K, C>,
+    queue: &mpsc::UnboundedSender<Job<K, C>>,
+    key: K,
+    conn: Conn<C>,
+) {
+    match config.policy_for(&key) {
+        ClosePolicy::PeerFirst => {
+            let job = Job {
+                key,
+                conn,
+                farewell: config.farewell.clone(),
+                grace: config.grace,
+                fallback: config.fallback,
+            };
+            if let Err(refused) = queue.send(job) {
+                fall_back(refused.0.conn.io, config.fallback);
+            }
+        }
+        ClosePolicy::Abort => conn.io.abort(),
+        _ => conn.io.close(),
+    }
+}
+
+/// The pool's retirement worker: runs each job in its own task and records
+/// the outcome while the pool lives. Ends once the pool is gone and every
+/// queued and running job has finished (each bounded by the grace period).
+pub(crate) async fn worker<K: Key, C: Connection>(
+    mut queue: mpsc::UnboundedReceiver<Job<K, C>>,
+    pool: Weak<Shared<K, C>>,
+) {
+    let mut running = JoinSet::new();
+    let finished = |outcome: Result<(K, Option<Destination>, ClosedBy), tokio::task::JoinError>| {
+        let Some(shared) = pool.upgrade() else { return };
+        shared.retiring.fetch_sub(1, Ordering::AcqRel);
+        match outcome {
+            Ok((key, destination, closed_by)) => shared.record_retired(&key, destination, closed_by),
+            Err(error) => tracing::warn!(%error, "a retirement task failed"),
+        }
+    };
+    loop {
+        tokio::select! {
+            job = queue.recv() => match job {
+                Some(job) => {
+                    running.spawn(job.run());
+                }
+                None => break,
+            },
+            Some(outcome) = running.join_next(), if !running.is_empty() => finished(outcome),
+        }
+    }
+    while let Some(outcome) = running.join_next().await {
+        finished(outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_that_already_closed_is_a_passive_close_under_every_policy() {
+        for policy in [ClosePolicy::PeerFirst, ClosePolicy::Local, ClosePolicy::Abort] {
+            assert_eq!(plan(policy, Peer::Closed), Plan::Close(ClosedBy::Peer));
+            assert_eq!(plan(policy, Peer::Reset), Plan::Close(ClosedBy::PeerReset));
+        }
+    }
+
+    #[test]
+    fn peer_first_waits_for_the_peer_unless_the_connection_is_broken() {
+        let open = Peer::Open { farewell: true };
+        assert_eq!(plan(ClosePolicy::PeerFirst, open), Plan::AwaitPeer { farewell: true });
+        assert_eq!(plan(ClosePolicy::PeerFirst, Peer::Unreachable), Plan::Fallback);
+        assert_eq!(plan(ClosePolicy::Local, open), Plan::Close(ClosedBy::Local));
+        assert_eq!(plan(ClosePolicy::Abort, open), Plan::Abort);
+    }
+
+    #[test]
+    fn unasked_for_data_waits_for_the_peer_without_a_farewell() {
+        let reason = RetireReason::Unhealthy(Health::UnexpectedData);
+        assert_eq!(reason.peer(), Peer::Open { farewell: false });
+        assert_eq!(RetireReason::Expired.peer(), Peer::Open { farewell: true });
+    }
+}
