@@ -279,3 +279,49 @@ impl CensusReport {
         self.fallback.as_ref()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // unwrap is how a test fails
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    fn entry(local: &str, remote: &str, state: TcpState) -> SocketEntry {
+        SocketEntry {
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            state: state.into(),
+            timer: None,
+            uid: 0,
+            inode: 0,
+        }
+    }
+
+    #[test]
+    fn every_filter_must_match() {
+        let server = entry("10.0.0.1:443", "10.0.0.2:50000", TcpState::TimeWait);
+        let client = entry("10.0.0.2:50000", "10.0.0.1:443", TcpState::TimeWait);
+        let census = Census::time_wait().local_port(443);
+        assert!(census.matches(&server) && !census.matches(&client));
+        let census = Census::time_wait().remote_port(443);
+        assert!(!census.matches(&server) && census.matches(&client));
+        let census = Census::time_wait().port(443);
+        assert!(census.matches(&server) && census.matches(&client));
+        let census = Census::time_wait()
+            .port(443)
+            .remote_ip(Ipv4Addr::new(10, 0, 0, 1).into());
+        assert!(!census.matches(&server) && census.matches(&client));
+        let open = entry("10.0.0.1:443", "10.0.0.2:50000", TcpState::Established);
+        assert!(!Census::time_wait().matches(&open));
+        assert!(Census::new().matches(&open));
+    }
+
+    #[test]
+    fn a_remote_ip_filter_matches_the_ipv4_mapped_form() {
+        let mapped = Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped();
+        let census = Census::new().remote_ip(mapped.into());
+        let client = entry("10.0.0.2:50000", "10.0.0.1:443", TcpState::Established);
+        assert!(census.matches(&client));
+    }
+}

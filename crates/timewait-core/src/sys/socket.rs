@@ -217,3 +217,63 @@ impl fmt::Debug for Named {
         fmt::Display::fmt(&self.0, f)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // unwrap is how a test fails
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_set_holds_exactly_the_states_put_in_it() {
+        let set: StateSet = [TcpState::TimeWait, TcpState::Listen].into_iter().collect();
+        for state in TcpState::ALL {
+            let expected = matches!(state, TcpState::TimeWait | TcpState::Listen);
+            assert_eq!(set.contains(state.into()), expected, "{state}");
+        }
+        assert!(!set.contains(KernelState::NewSynRecv));
+        assert_eq!(format!("{set:?}"), "{TIME_WAIT, LISTEN}");
+        assert!(StateSet::EMPTY.is_empty() && !set.is_empty());
+    }
+
+    #[test]
+    fn all_holds_unknown_codes_and_single_sets_never_do() {
+        for code in [0, 13, 31, 32, 200, 255] {
+            assert!(
+                StateSet::ALL.contains(KernelState::from_code(code)),
+                "{code}"
+            );
+        }
+        let unknown = KernelState::Unknown(200);
+        assert_eq!(StateSet::EMPTY.with_kernel(unknown), StateSet::EMPTY);
+        assert!(!StateSet::only(TcpState::TimeWait).contains(unknown));
+    }
+
+    #[test]
+    fn syn_recv_brings_new_syn_recv_into_the_kernel_mask() {
+        let mask = StateSet::only(TcpState::SynReceived).kernel_mask();
+        assert_eq!(mask, 1 << 3 | 1 << 12);
+        assert_eq!(StateSet::only(TcpState::TimeWait).kernel_mask(), 1 << 6);
+    }
+
+    #[test]
+    fn time_wait_remaining_needs_both_the_state_and_the_timer() {
+        let timer = Timer::from_code(3, Duration::from_secs(5));
+        let mut entry = SocketEntry {
+            local: "127.0.0.1:80".parse().unwrap(),
+            remote: "127.0.0.1:40000".parse().unwrap(),
+            state: TcpState::TimeWait.into(),
+            timer,
+            uid: 0,
+            inode: 0,
+        };
+        assert_eq!(entry.time_wait_remaining(), Some(Duration::from_secs(5)));
+        entry.timer = Timer::from_code(1, Duration::from_secs(5));
+        assert_eq!(entry.time_wait_remaining(), None);
+        entry.timer = timer;
+        entry.state = TcpState::FinWait2.into();
+        assert_eq!(entry.time_wait_remaining(), None);
+        assert_eq!(Timer::from_code(0, Duration::ZERO), None);
+        let other = Timer::from_code(9, Duration::ZERO).map(|t| t.kind);
+        assert_eq!(other, Some(TimerKind::Other(9)));
+    }
+}
