@@ -25,6 +25,7 @@
 
 mod range;
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::DEFAULT_TIME_WAIT;
@@ -202,6 +203,60 @@ impl Default for PortBudget {
     /// [`PortRange::LINUX_DEFAULT`], nothing reserved, [`DEFAULT_TIME_WAIT`].
     fn default() -> Self {
         PortBudget::new(PortRange::LINUX_DEFAULT)
+    }
+}
+
+/// `net.ipv4.tcp_tw_reuse`: whether `connect()` may take a local port that
+/// one of its own connections holds in TIME_WAIT toward the same destination.
+///
+/// Reuse needs TCP timestamps on that old connection (`net.ipv4.tcp_timestamps`,
+/// on by default, and the peer's agreement): the new connection's timestamps
+/// must be newer than the last one seen, which is what keeps an old segment
+/// from being taken for a new one. Linux also waits `tcp_tw_reuse_delay`
+/// (1 s by default, Linux 6.13+) after that last timestamp. Only the client's
+/// own TIME_WAIT is reused; a server's TIME_WAIT is never in a client's way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TwReuse {
+    /// `0`: never reuse; every TIME_WAIT holds its port for the full 60 s.
+    Disabled,
+    /// `1`: reuse toward any destination (needs TCP timestamps).
+    Enabled,
+    /// `2`: reuse only for loopback traffic (the default since Linux 4.19).
+    #[default]
+    LoopbackOnly,
+}
+
+impl TwReuse {
+    /// The sysctl's value.
+    pub const fn value(self) -> u8 {
+        match self {
+            TwReuse::Disabled => 0,
+            TwReuse::Enabled => 1,
+            TwReuse::LoopbackOnly => 2,
+        }
+    }
+
+    /// Whether the kernel may reuse the client's own TIME_WAIT ports toward
+    /// `ip` (when the timestamps allow it: see the type's documentation).
+    /// An IPv4-mapped IPv6 loopback address counts as loopback, as in Linux.
+    ///
+    /// ```
+    /// use std::net::{IpAddr, Ipv4Addr};
+    /// use timewait_core::budget::TwReuse;
+    ///
+    /// let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    /// let far = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    /// assert!(TwReuse::LoopbackOnly.reuses_for(lo));
+    /// assert!(!TwReuse::LoopbackOnly.reuses_for(far));
+    /// assert!(TwReuse::Enabled.reuses_for(far));
+    /// assert!(!TwReuse::Disabled.reuses_for(lo));
+    /// ```
+    pub fn reuses_for(self, ip: IpAddr) -> bool {
+        match self {
+            TwReuse::Disabled => false,
+            TwReuse::Enabled => true,
+            TwReuse::LoopbackOnly => ip.to_canonical().is_loopback(),
+        }
     }
 }
 

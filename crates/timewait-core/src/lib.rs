@@ -15,6 +15,9 @@
 //! - [`budget`]: the ephemeral port range and what it allows per destination.
 //! - [`sys`] (Linux): sysctls and a census of the kernel's TCP sockets.
 
+// Library code never unwraps what a user, a peer or the kernel controls;
+// tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![forbid(unsafe_code)]
 
 pub mod budget;

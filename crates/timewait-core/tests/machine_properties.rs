@@ -6,7 +6,6 @@
 //! skipped), half from those the current state takes, so walks reach the
 //! closing states often. 256 cases by default; set `PROPTEST_CASES` for more.
 
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,6 @@
 //! The transition table, written out by hand from RFC 9293 and compared with
 //! the library's both ways.
 
-
 use std::collections::BTreeMap;
 
 use timewait_core::TcpState;

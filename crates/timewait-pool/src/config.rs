@@ -2,59 +2,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use timewait_core::DEFAULT_TIME_WAIT;
-use timewait_core::budget::{BudgetError, PortBudget, PortRange};
+use timewait_core::budget::{BudgetError, PortBudget, PortRange, TwReuse};
 
 use crate::farewell::Farewell;
 use crate::key::Key;
 use crate::policy::{ClosePolicy, Fallback, OnPortsExhausted};
-
-/// Whether the kernel lets a client reuse its own TIME_WAIT ports toward an
-/// address (`net.ipv4.tcp_tw_reuse`). Where it does, local TIME_WAIT entries
-/// do not count against the port budget (they are still counted in stats).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum PortReuse {
-    /// `tcp_tw_reuse = 0`: a TIME_WAIT entry holds its port for its whole life.
-    Never,
-    /// `tcp_tw_reuse = 1`: reused toward every address (needs TCP timestamps).
-    Always,
-    /// `tcp_tw_reuse = 2`, Linux's default since 4.19: reused toward loopback
-    /// addresses only.
-    #[default]
-    LoopbackOnly,
-}
-
-impl PortReuse {
-    /// Whether TIME_WAIT ports toward `ip` are reused by the kernel.
-    pub fn reuses_for(self, ip: IpAddr) -> bool {
-        match self {
-            PortReuse::Never => false,
-            PortReuse::Always => true,
-            PortReuse::LoopbackOnly => ip.is_loopback(),
-        }
-    }
-
-    /// The kernel's setting, read from `net.ipv4.tcp_tw_reuse`; Linux's
-    /// default when it cannot be read.
-    pub fn from_kernel() -> PortReuse {
-        #[cfg(any())] // TODO-SYS: enable when the sys module lands
-        {
-            use timewait_core::sys::sysctl::{TwReuse, tcp_tw_reuse};
-            match tcp_tw_reuse() {
-                Ok(TwReuse::Disabled) => return PortReuse::Never,
-                Ok(TwReuse::Enabled) => return PortReuse::Always,
-                Ok(_) => return PortReuse::LoopbackOnly,
-                Err(error) => tracing::warn!(%error, "assuming tcp_tw_reuse = 2"),
-            }
-        }
-        PortReuse::default()
-    }
-}
 
 /// A configuration the builder refused, and what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -146,7 +102,7 @@ pub struct PoolConfig<K, C> {
     pub(crate) grace: Duration,
     pub(crate) fallback: Fallback,
     pub(crate) budget: PortBudget,
-    pub(crate) port_reuse: PortReuse,
+    pub(crate) tw_reuse: TwReuse,
     pub(crate) on_exhausted: OnPortsExhausted,
 }
 
@@ -160,9 +116,7 @@ impl<K: Key, C> PoolConfig<K, C> {
     /// idle timeout, or the peer's keep-alive less the margin, whichever ends
     /// first.
     pub fn idle_limit(&self) -> Option<Duration> {
-        let before_peer = self
-            .keep_alive
-            .map(|k| k.timeout.saturating_sub(k.margin));
+        let before_peer = self.keep_alive.map(|k| k.timeout.saturating_sub(k.margin));
         match (self.idle_timeout, before_peer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -194,7 +148,7 @@ impl<K: Clone, C> Clone for PoolConfig<K, C> {
             grace: self.grace,
             fallback: self.fallback,
             budget: self.budget.clone(),
-            port_reuse: self.port_reuse,
+            tw_reuse: self.tw_reuse,
             on_exhausted: self.on_exhausted,
         }
     }
@@ -214,7 +168,7 @@ impl<K: fmt::Debug, C> fmt::Debug for PoolConfig<K, C> {
             .field("grace", &self.grace)
             .field("fallback", &self.fallback)
             .field("budget", &self.budget)
-            .field("port_reuse", &self.port_reuse)
+            .field("tw_reuse", &self.tw_reuse)
             .field("on_exhausted", &self.on_exhausted)
             .finish()
     }
@@ -225,7 +179,7 @@ impl<K: fmt::Debug, C> fmt::Debug for PoolConfig<K, C> {
 /// Defaults: 32 idle and 256 open connections per key, 1,024 in total, 1,024
 /// keys, idle timeout 90 s, no maximum lifetime or use count,
 /// [`ClosePolicy::PeerFirst`] with a 5 s grace and a [`Fallback::Local`],
-/// port range, reserved ports and `tcp_tw_reuse` read from the kernel, a
+/// port range, reserved ports and `tcp_tw_reuse` read from the kernel (Linux's defaults if unreadable), a
 /// 60 s TIME_WAIT, and [`OnPortsExhausted::Wait`].
 ///
 /// ```
@@ -249,7 +203,7 @@ pub struct PoolBuilder<K, C> {
     config: PoolConfig<K, C>,
     time_wait: Duration,
     budget: Option<PortBudget>,
-    port_reuse: Option<PortReuse>,
+    tw_reuse: Option<TwReuse>,
 }
 
 impl<K: Key, C> Default for PoolBuilder<K, C> {
@@ -289,12 +243,12 @@ impl<K: Key, C> PoolBuilder<K, C> {
                 grace: Duration::from_secs(5),
                 fallback: Fallback::Local,
                 budget: PortBudget::new(PortRange::LINUX_DEFAULT),
-                port_reuse: PortReuse::LoopbackOnly,
+                tw_reuse: TwReuse::LoopbackOnly,
                 on_exhausted: OnPortsExhausted::Wait,
             },
             time_wait: DEFAULT_TIME_WAIT,
             budget: None,
-            port_reuse: None,
+            tw_reuse: None,
         }
     }
 
@@ -406,9 +360,12 @@ impl<K: Key, C> PoolBuilder<K, C> {
         self
     }
 
-    /// Whether the kernel reuses TIME_WAIT ports, instead of reading it.
-    pub fn port_reuse(mut self, reuse: PortReuse) -> Self {
-        self.port_reuse = Some(reuse);
+    /// Whether the kernel reuses the client's TIME_WAIT ports
+    /// (`net.ipv4.tcp_tw_reuse`), instead of reading it. Toward addresses
+    /// where it does, local TIME_WAIT entries are still counted in the ledger
+    /// and stats but do not hold back new connections.
+    pub fn tw_reuse(mut self, reuse: TwReuse) -> Self {
+        self.tw_reuse = Some(reuse);
         self
     }
 
@@ -424,7 +381,7 @@ impl<K: Key, C> PoolBuilder<K, C> {
             mut config,
             time_wait,
             budget,
-            port_reuse,
+            tw_reuse,
         } = self;
         let limits = config.limits;
         for (name, value) in [
@@ -484,14 +441,23 @@ impl<K: Key, C> PoolBuilder<K, C> {
             });
         }
         config.budget = budget;
-        config.port_reuse = port_reuse.unwrap_or_else(PortReuse::from_kernel);
+        config.tw_reuse = tw_reuse.unwrap_or_else(kernel_tw_reuse);
         Ok(config)
     }
 }
 
+fn kernel_tw_reuse() -> TwReuse {
+    #[cfg(target_os = "linux")]
+    match timewait_core::sys::tcp_tw_reuse() {
+        Ok(reuse) => return reuse,
+        Err(error) => tracing::warn!(%error, "assuming Linux's default tcp_tw_reuse = 2"),
+    }
+    TwReuse::default()
+}
+
 fn kernel_port_budget() -> PortBudget {
-    #[cfg(any())] // TODO-SYS
-    match timewait_core::sys::sysctl::port_budget() {
+    #[cfg(target_os = "linux")]
+    match timewait_core::sys::port_budget() {
         Ok(budget) => return budget,
         Err(error) => tracing::warn!(%error, "using Linux's default port range"),
     }

@@ -41,6 +41,10 @@
 //! # Ok(()) }
 //! ```
 
+// Library code never unwraps what a user, a peer or the kernel controls;
+// tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
 mod config;
 mod connection;
 pub mod connector;
@@ -56,7 +60,7 @@ mod retire;
 mod stats;
 mod tcp;
 
-pub use config::{ConfigError, PoolBuilder, PoolConfig, PortReuse};
+pub use config::{ConfigError, PoolBuilder, PoolConfig};
 pub use connection::{Connection, Health, PeerClose};
 pub use connector::TcpConnector;
 pub use error::{BoxError, Error};

@@ -205,7 +205,11 @@ impl<K: Key, C: Connection> Shared<K, C> {
                 let job = Job {
                     key: key.clone(),
                     conn,
-                    farewell: if farewell { self.config.farewell.clone() } else { None },
+                    farewell: if farewell {
+                        self.config.farewell.clone()
+                    } else {
+                        None
+                    },
                     grace: self.config.grace,
                     fallback: self.config.fallback,
                 };
@@ -267,7 +271,9 @@ pub(crate) async fn worker<K: Key, C: Connection>(
         let Some(shared) = pool.upgrade() else { return };
         shared.retiring.fetch_sub(1, Ordering::AcqRel);
         match outcome {
-            Ok((key, destination, closed_by)) => shared.record_retired(&key, destination, closed_by),
+            Ok((key, destination, closed_by)) => {
+                shared.record_retired(&key, destination, closed_by)
+            }
             Err(error) => tracing::warn!(%error, "a retirement task failed"),
         }
     };
@@ -293,7 +299,11 @@ mod tests {
 
     #[test]
     fn a_peer_that_already_closed_is_a_passive_close_under_every_policy() {
-        for policy in [ClosePolicy::PeerFirst, ClosePolicy::Local, ClosePolicy::Abort] {
+        for policy in [
+            ClosePolicy::PeerFirst,
+            ClosePolicy::Local,
+            ClosePolicy::Abort,
+        ] {
             assert_eq!(plan(policy, Peer::Closed), Plan::Close(ClosedBy::Peer));
             assert_eq!(plan(policy, Peer::Reset), Plan::Close(ClosedBy::PeerReset));
         }
@@ -302,8 +312,14 @@ mod tests {
     #[test]
     fn peer_first_waits_for_the_peer_unless_the_connection_is_broken() {
         let open = Peer::Open { farewell: true };
-        assert_eq!(plan(ClosePolicy::PeerFirst, open), Plan::AwaitPeer { farewell: true });
-        assert_eq!(plan(ClosePolicy::PeerFirst, Peer::Unreachable), Plan::Fallback);
+        assert_eq!(
+            plan(ClosePolicy::PeerFirst, open),
+            Plan::AwaitPeer { farewell: true }
+        );
+        assert_eq!(
+            plan(ClosePolicy::PeerFirst, Peer::Unreachable),
+            Plan::Fallback
+        );
         assert_eq!(plan(ClosePolicy::Local, open), Plan::Close(ClosedBy::Local));
         assert_eq!(plan(ClosePolicy::Abort, open), Plan::Abort);
     }

@@ -22,6 +22,7 @@ mod socket;
 mod sockstat;
 mod sysctl;
 
+pub use crate::budget::TwReuse;
 pub use census::{Census, CensusError, CensusReport, Source};
 pub use proc_net::{
     PROC_NET_TCP, PROC_NET_TCP6, ProcNetError, ProcNetTcp, USER_HZ_TICK, parse_proc_net_tcp,
@@ -36,7 +37,7 @@ pub use sockstat::{
 };
 pub use sysctl::{
     IP_LOCAL_PORT_RANGE, IP_LOCAL_RESERVED_PORTS, SysctlError, TCP_FIN_TIMEOUT, TCP_MAX_TW_BUCKETS,
-    TCP_TW_REUSE, TwReuse, ip_local_port_range, ip_local_reserved_ports, parse_ip_local_port_range,
+    TCP_TW_REUSE, ip_local_port_range, ip_local_reserved_ports, parse_ip_local_port_range,
     parse_ip_local_reserved_ports, parse_tcp_fin_timeout, parse_tcp_max_tw_buckets,
     parse_tcp_tw_reuse, port_budget, tcp_fin_timeout, tcp_max_tw_buckets, tcp_tw_reuse,
 };

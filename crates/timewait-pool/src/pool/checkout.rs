@@ -206,11 +206,20 @@ where
         uses: 0,
         destination,
     };
-    Ok(Pooled::new(conn, slot, permit, false, shared.config.max_uses))
+    Ok(Pooled::new(
+        conn,
+        slot,
+        permit,
+        false,
+        shared.config.max_uses,
+    ))
 }
 
 /// Waits, or fails, while the destination's ports are spent.
-async fn wait_for_ports<K: Key, C: Connection>(shared: &Arc<Shared<K, C>>, key: &K) -> Result<(), Error> {
+async fn wait_for_ports<K: Key, C: Connection>(
+    shared: &Arc<Shared<K, C>>,
+    key: &K,
+) -> Result<(), Error> {
     loop {
         let now = Instant::now();
         let (admission, destination) = shared.admit(key, now);
@@ -238,7 +247,11 @@ async fn wait_for_ports<K: Key, C: Connection>(shared: &Arc<Shared<K, C>>, key: 
 
 /// `EADDRNOTAVAIL` anywhere in the error's chain is the kernel saying the
 /// ports are spent: the same condition as the budget's, with the same error.
-fn map_connect_error<K: Key, C: Connection>(shared: &Shared<K, C>, key: &K, error: BoxError) -> Error {
+fn map_connect_error<K: Key, C: Connection>(
+    shared: &Shared<K, C>,
+    key: &K,
+    error: BoxError,
+) -> Error {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&*error);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<io::Error>() {

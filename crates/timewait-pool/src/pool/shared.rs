@@ -213,7 +213,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let Some(destination) = entry.destination else {
             return (Admission::Go, None);
         };
-        if self.config.port_reuse.reuses_for(destination.remote.ip()) {
+        if self.config.tw_reuse.reuses_for(destination.remote.ip()) {
             return (Admission::Go, Some(destination));
         }
         let usage = state.ledger.usage(&destination, now.into_std());
@@ -232,7 +232,11 @@ impl<K: Key, C: Connection> Shared<K, C> {
 
     /// Where `key`'s connections go, once one was made.
     pub(crate) fn destination(&self, key: &K) -> Option<Destination> {
-        self.state.lock().keys.get(key).and_then(|entry| entry.destination)
+        self.state
+            .lock()
+            .keys
+            .get(key)
+            .and_then(|entry| entry.destination)
     }
 
     /// The ledger's next release toward `destination`.
@@ -253,7 +257,10 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let now = Instant::now();
         let reason = retire
             .or_else(|| self.is_closed().then_some(RetireReason::Shutdown))
-            .or_else(|| self.past_deadline(&conn, now).then_some(RetireReason::Expired))
+            .or_else(|| {
+                self.past_deadline(&conn, now)
+                    .then_some(RetireReason::Expired)
+            })
             .or_else(|| RetireReason::from_health(conn.io.health()));
         if let Some(reason) = reason {
             self.retire(slot, conn, reason);
@@ -360,7 +367,12 @@ impl<K: Key, C: Connection> Shared<K, C> {
 
     /// Counts a finished retirement, and charges a local close to the
     /// destination's ledger.
-    pub(crate) fn record_retired(&self, key: &K, destination: Option<Destination>, closed_by: ClosedBy) {
+    pub(crate) fn record_retired(
+        &self,
+        key: &K,
+        destination: Option<Destination>,
+        closed_by: ClosedBy,
+    ) {
         let now = Instant::now().into_std();
         let mut guard = self.state.lock();
         let state = &mut *guard;
