@@ -11,7 +11,10 @@ use std::task::{Context, Poll, Waker};
 
 use timewait_core::ledger::Destination;
 use timewait_pool::{Connection, Health, PeerClose};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream, ReadBuf};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream,
+    ReadBuf,
+};
 
 /// How the server half of a test connection behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,13 +52,21 @@ impl TestConn {
 }
 
 impl AsyncRead for TestConn {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for TestConn {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -102,7 +113,7 @@ impl Connection for TestConn {
 }
 
 /// Makes test connections; every key maps to one pretend address.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Connector {
     pub server: Server,
     pub made: Arc<AtomicUsize>,
@@ -157,7 +168,11 @@ async fn serve(io: DuplexStream, server: Server) {
         if line == "QUIT" && server == Server::Echo {
             return;
         }
-        if write.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+        if write
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .is_err()
+        {
             return;
         }
     }

@@ -1,0 +1,103 @@
+//! Reuse, LIFO order and key isolation, on in-memory connections.
+
+mod support;
+
+use std::time::Duration;
+use support::{Connector, Server};
+
+use timewait_pool::{FarewellMessage, Pool, PoolConfig};
+use tower::{Service, ServiceExt};
+
+type TestPool = Pool<&'static str, Connector, support::TestConn>;
+
+fn config() -> PoolConfig<&'static str, support::TestConn> {
+    TestPool::builder().build().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_returned_connection_is_lent_again_instead_of_connecting() {
+    let connector = Connector::new(Server::Echo);
+    let pool = TestPool::new(config(), connector.clone());
+
+    let mut first = pool.clone().oneshot("a").await.unwrap();
+    assert_eq!(first.echo("one").await.unwrap(), "one");
+    let id = first.id;
+    assert!(!first.is_reused());
+    drop(first);
+
+    let mut second = pool.clone().oneshot("a").await.unwrap();
+    assert!(second.is_reused());
+    assert_eq!(second.id, id);
+    assert_eq!(second.echo("two").await.unwrap(), "two");
+    assert_eq!(connector.made(), 1);
+    let stats = pool.stats();
+    assert_eq!(stats.total.activity.connects, 1);
+    assert_eq!(stats.total.activity.reuses, 1);
+    assert_eq!(stats.total.in_use, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_most_recently_returned_connection_is_lent_first() {
+    let connector = Connector::new(Server::Echo);
+    let pool = TestPool::new(config(), connector.clone());
+    let a = pool.clone().oneshot("k").await.unwrap();
+    let b = pool.clone().oneshot("k").await.unwrap();
+    let (a_id, b_id) = (a.id, b.id);
+    drop(a);
+    drop(b);
+    let next = pool.clone().oneshot("k").await.unwrap();
+    assert_eq!(next.id, b_id, "LIFO: b went back last");
+    let after = pool.clone().oneshot("k").await.unwrap();
+    assert_eq!(after.id, a_id);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_made_for_one_key_is_never_lent_for_another() {
+    let connector = Connector::new(Server::Echo);
+    let pool = TestPool::new(config(), connector.clone());
+    let keys = ["a", "b", "c"];
+    for round in 0..5 {
+        let mut guards = Vec::new();
+        for key in keys {
+            let mut svc = pool.clone();
+            let guard = svc.ready().await.unwrap().call(key).await.unwrap();
+            assert_eq!(guard.key, key, "round {round}: lent across keys");
+            assert_eq!(*guard.key(), key);
+            guards.push(guard);
+        }
+    }
+    // One connection per key, reused every round after the first.
+    assert_eq!(connector.made(), keys.len());
+    for key in keys {
+        let stats = pool.stats();
+        let key_stats = stats.key(&key).unwrap();
+        assert_eq!(key_stats.activity.connects, 1);
+        assert_eq!(key_stats.activity.reuses, 4);
+        assert_eq!(key_stats.idle, 1);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_connections_beyond_max_idle_are_retired_and_the_peer_closes_them() {
+    let connector = Connector::new(Server::Echo);
+    let config = TestPool::builder()
+        .max_idle_per_key(1)
+        .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
+        .build()
+        .unwrap();
+    let pool = TestPool::new(config, connector.clone());
+    let a = pool.clone().oneshot("k").await.unwrap();
+    let b = pool.clone().oneshot("k").await.unwrap();
+    let a_id = a.id;
+    drop(a);
+    drop(b);
+    // `a` was idle longest when `b` came back: it is retired, says QUIT, and
+    // the server closes first.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let stats = pool.stats();
+    assert_eq!(stats.total.idle, 1);
+    assert_eq!(stats.total.open, 1);
+    assert_eq!(stats.total.activity.retired.by_peer, 1);
+    assert_eq!(stats.total.activity.retired.local, 0);
+    assert_eq!(connector.ended(), vec![(a_id, support::Ended::Closed)]);
+}

@@ -1,0 +1,250 @@
+//! Idle timeout, lifetime, keep-alive margin, grace and fallback, and the
+//! port budget over 2×MSL, under paused time.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Connector, Ended, Server, TestConn};
+use timewait_core::budget::{PortBudget, PortRange, TwReuse};
+use timewait_pool::{
+    ClosePolicy, Error, Fallback, FarewellMessage, OnPortsExhausted, Pool, PoolBuilder,
+};
+use tokio::time::{Instant, advance, sleep};
+use tokio_test::{assert_pending, task};
+use tower::ServiceExt;
+
+type TestPool = Pool<&'static str, Connector, TestConn>;
+
+fn builder() -> PoolBuilder<&'static str, TestConn> {
+    TestPool::builder().farewell(FarewellMessage::new(&b"QUIT\n"[..]))
+}
+
+/// Lets spawned tasks run without moving the clock.
+async fn settle() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_connection_is_retired_at_its_idle_timeout_not_before() {
+    let connector = Connector::new(Server::Echo);
+    let config = builder()
+        .idle_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let pool = TestPool::new(config, connector.clone());
+    drop(pool.clone().oneshot("k").await.unwrap());
+
+    advance(Duration::from_secs(29)).await;
+    settle().await;
+    assert_eq!(pool.stats().total.idle, 1);
+
+    advance(Duration::from_secs(1)).await;
+    settle().await;
+    let stats = pool.stats();
+    assert_eq!(stats.total.idle, 0);
+    assert_eq!(
+        stats.total.activity.retired.by_peer, 1,
+        "QUIT made the server close first"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_past_its_lifetime_is_not_lent_again() {
+    let connector = Connector::new(Server::Echo);
+    let config = builder()
+        .idle_timeout(None)
+        .max_lifetime(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let pool = TestPool::new(config, connector.clone());
+    let first = pool.clone().oneshot("k").await.unwrap();
+    let first_id = first.id;
+    advance(Duration::from_secs(59)).await;
+    drop(first);
+    let again = pool.clone().oneshot("k").await.unwrap();
+    assert_eq!(again.id, first_id, "still young enough at 59 s");
+    advance(Duration::from_secs(1)).await;
+    drop(again);
+    settle().await;
+    let fresh = pool.clone().oneshot("k").await.unwrap();
+    assert_ne!(fresh.id, first_id, "retired at 60 s");
+    assert_eq!(pool.stats().total.activity.retired.by_peer, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_farewell_the_pool_stops_lending_a_margin_before_the_peers_keep_alive() {
+    // The server closes idle connections after 5 s; lending stops at 4 s.
+    let connector = Connector::new(Server::Stubborn);
+    let config = TestPool::builder()
+        .idle_timeout(None)
+        .peer_keep_alive(Duration::from_secs(5), Duration::from_secs(1))
+        .grace(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    assert_eq!(config.idle_limit(), Some(Duration::from_secs(4)));
+    let pool = TestPool::new(config, connector.clone());
+    drop(pool.clone().oneshot("k").await.unwrap());
+    advance(Duration::from_millis(3999)).await;
+    settle().await;
+    assert_eq!(pool.stats().total.idle, 1);
+    advance(Duration::from_millis(1)).await;
+    settle().await;
+    assert_eq!(pool.stats().total.idle, 0);
+    assert_eq!(pool.stats().retiring, 1, "waiting for the peer's own close");
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_the_peer_never_closes_the_fallback_runs_at_the_end_of_the_grace() {
+    let connector = Connector::new(Server::Stubborn);
+    let config = builder()
+        .max_uses(1)
+        .grace(Duration::from_secs(3))
+        .fallback(Fallback::Abort)
+        .build()
+        .unwrap();
+    let pool = TestPool::new(config, connector.clone());
+    let guard = pool.clone().oneshot("k").await.unwrap();
+    assert!(guard.is_final_use());
+    let id = guard.id;
+    drop(guard);
+    settle().await;
+    assert_eq!(pool.stats().retiring, 1);
+    advance(Duration::from_millis(2999)).await;
+    settle().await;
+    assert_eq!(pool.stats().retiring, 1, "still within the grace");
+    advance(Duration::from_millis(1)).await;
+    settle().await;
+    assert_eq!(pool.stats().retiring, 0);
+    assert_eq!(pool.stats().total.activity.retired.aborted, 1);
+    assert_eq!(connector.ended(), vec![(id, Ended::Aborted)]);
+}
+
+fn two_port_budget() -> PortBudget {
+    PortBudget::new(PortRange::new(40000, 40001).unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn local_closes_spend_the_budget_and_a_checkout_waits_until_2msl_frees_a_port() {
+    let connector = Connector::new(Server::Echo);
+    let config = builder()
+        .close_policy(ClosePolicy::Local)
+        .max_uses(1)
+        .port_budget(two_port_budget())
+        .tw_reuse(TwReuse::Disabled)
+        .build()
+        .unwrap();
+    let pool = TestPool::new(config, connector.clone());
+    let start = Instant::now();
+    drop(pool.clone().oneshot("k").await.unwrap());
+    advance(Duration::from_secs(10)).await;
+    drop(pool.clone().oneshot("k").await.unwrap());
+    assert_eq!(pool.stats().total.local_time_wait, 2);
+
+    let mut third = task::spawn(pool.clone().oneshot("k"));
+    assert_pending!(third.poll());
+    advance(Duration::from_secs(49)).await;
+    assert_pending!(third.poll());
+    advance(Duration::from_secs(1)).await;
+    let guard = third.await.unwrap();
+    assert_eq!(Instant::now() - start, Duration::from_secs(60));
+    assert_eq!(guard.id, 2);
+    let stats = pool.stats();
+    assert_eq!(stats.total.activity.budget_waits, 1);
+    assert_eq!(
+        stats.total.local_time_wait, 1,
+        "one of the two entries ended"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_fail_configured_spent_ports_are_a_typed_error_with_retry_after() {
+    let connector = Connector::new(Server::Echo);
+    let config = builder()
+        .close_policy(ClosePolicy::Local)
+        .max_uses(1)
+        .port_budget(two_port_budget())
+        .tw_reuse(TwReuse::Disabled)
+        .on_ports_exhausted(OnPortsExhausted::Fail)
+        .build()
+        .unwrap();
+    let pool = TestPool::new(config, connector.clone());
+    drop(pool.clone().oneshot("k").await.unwrap());
+    advance(Duration::from_secs(10)).await;
+    drop(pool.clone().oneshot("k").await.unwrap());
+    let err = pool.clone().oneshot("k").await.unwrap_err();
+    assert!(err.is_ports_exhausted(), "{err}");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(50)));
+    assert!(matches!(
+        err,
+        Error::PortsExhausted {
+            destination: Some(_),
+            ..
+        }
+    ));
+    assert!(
+        err.to_string().contains("PeerFirst"),
+        "the message says what to change: {err}"
+    );
+    assert_eq!(connector.made(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn peer_first_closes_never_touch_the_budget() {
+    let connector = Connector::new(Server::Echo);
+    let config = builder()
+        .max_uses(1)
+        .port_budget(two_port_budget())
+        .tw_reuse(TwReuse::Disabled)
+        .on_ports_exhausted(OnPortsExhausted::Fail)
+        .build()
+        .unwrap();
+    let pool = TestPool::new(config, connector.clone());
+    for _ in 0..10 {
+        let mut guard = pool.clone().oneshot("k").await.unwrap();
+        assert_eq!(guard.echo("hi").await.unwrap(), "hi");
+        drop(guard);
+        settle().await;
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.total.activity.connects, 10);
+    assert_eq!(stats.total.activity.retired.by_peer, 10);
+    assert_eq!(stats.total.local_time_wait, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_retires_idle_connections_and_waits_for_lent_ones() {
+    let connector = Connector::new(Server::Echo);
+    let pool = TestPool::new(builder().build().unwrap(), connector.clone());
+    let lent = pool.clone().oneshot("a").await.unwrap();
+    drop(pool.clone().oneshot("b").await.unwrap());
+
+    let shutting = pool.clone();
+    let shutdown = tokio::spawn(async move { shutting.shutdown(Duration::from_secs(10)).await });
+    sleep(Duration::from_secs(1)).await;
+    assert!(
+        pool.clone().oneshot("a").await.is_err(),
+        "no lending after shutdown"
+    );
+    drop(lent);
+    let report = shutdown.await.unwrap();
+    assert!(report.completed, "{report:?}");
+    assert_eq!(report.idle_retired, 1);
+    assert_eq!(report.retired.by_peer, 2);
+    assert_eq!(report.still_in_use, 0);
+    assert_eq!(pool.stats().total.open, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_with_a_connection_never_returned_ends_at_its_deadline() {
+    let connector = Connector::new(Server::Echo);
+    let pool = TestPool::new(builder().build().unwrap(), connector.clone());
+    let _kept = pool.clone().oneshot("a").await.unwrap();
+    let start = Instant::now();
+    let report = pool.shutdown(Duration::from_secs(7)).await;
+    assert_eq!(Instant::now() - start, Duration::from_secs(7));
+    assert!(!report.completed);
+    assert_eq!(report.still_in_use, 1);
+}
