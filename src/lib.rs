@@ -9,6 +9,8 @@
 //! - [`core`] (`timewait-core`): the TCP state machine of RFC 9293, a ledger of
 //!   TIME_WAIT entries per destination, the ephemeral port budget, and on Linux
 //!   a census of the kernel's sockets.
+//! - [`pool`] (`timewait-pool`): a tower connection pool that reuses
+//!   connections and, when it retires one, makes the server close first.
 //!
 //! ```
 //! use timewait::core::TcpState;
@@ -19,3 +21,9 @@
 //! ```
 
 pub use timewait_core as core;
+pub use timewait_pool as pool;
+
+/// The README's examples, compiled as doctests so that they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
