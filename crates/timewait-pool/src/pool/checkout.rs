@@ -95,7 +95,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
             self.retire(slot, conn, reason);
             return Err(permit);
         }
-        self.count_reuse(slot.key());
+        self.count(slot.key(), |a| a.reuses += 1);
         tracing::trace!(key = ?slot.key(), uses = conn.uses, "reuse");
         Ok(Pooled::new(conn, slot, permit, true, self.config.max_uses))
     }
@@ -191,7 +191,7 @@ where
     let io = match connector.oneshot(key.clone()).await {
         Ok(io) => io,
         Err(error) => {
-            shared.count_connect_error(&key);
+            shared.count(&key, |a| a.connect_errors += 1);
             let error = error.into();
             tracing::debug!(%error, "connect failed");
             return Err(map_connect_error(shared, &key, error));
@@ -239,7 +239,7 @@ async fn wait_for_ports<K: Key, C: Connection>(
                 retry_after: Some(until.saturating_duration_since(now)),
             });
         }
-        shared.count_budget_wait(key);
+        shared.count(key, |a| a.budget_waits += 1);
         tracing::debug!(?destination, wait = ?until.saturating_duration_since(now), "ports spent; waiting for a TIME_WAIT entry to end");
         sleep_until(until).await;
     }

@@ -23,7 +23,7 @@ use crate::policy::ClosedBy;
 use crate::pool::slot::Slot;
 use crate::pool::state::{Conn, Handoff, Idle, State};
 use crate::retire::{Job, RetireReason};
-use crate::stats::{KeyStats, PoolStats};
+use crate::stats::{Activity, KeyStats, PoolStats};
 
 /// What [`Shared::acquire`] found for a checkout.
 pub(crate) enum Acquire<K: Key, C: Connection> {
@@ -186,19 +186,12 @@ impl<K: Key, C: Connection> Shared<K, C> {
         slot.connected();
     }
 
-    pub(crate) fn count_connect_error(&self, key: &K) {
+    /// Counts one event in the key's activity and the pool's.
+    pub(crate) fn count(&self, key: &K, event: fn(&mut Activity)) {
         let mut state = self.state.lock();
-        state.activity.connect_errors += 1;
+        event(&mut state.activity);
         if let Some(entry) = state.keys.get_mut(key) {
-            entry.activity.connect_errors += 1;
-        }
-    }
-
-    pub(crate) fn count_reuse(&self, key: &K) {
-        let mut state = self.state.lock();
-        state.activity.reuses += 1;
-        if let Some(entry) = state.keys.get_mut(key) {
-            entry.activity.reuses += 1;
+            event(&mut entry.activity);
         }
     }
 
@@ -220,14 +213,6 @@ impl<K: Key, C: Connection> Shared<K, C> {
         // This checkout's own slot is counted in `open`; it has no port yet.
         let in_use = entry.open.saturating_sub(1);
         (self.config.budget.admit(in_use, usage), Some(destination))
-    }
-
-    pub(crate) fn count_budget_wait(&self, key: &K) {
-        let mut state = self.state.lock();
-        state.activity.budget_waits += 1;
-        if let Some(entry) = state.keys.get_mut(key) {
-            entry.activity.budget_waits += 1;
-        }
     }
 
     /// Where `key`'s connections go, once one was made.
