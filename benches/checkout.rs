@@ -47,7 +47,10 @@ impl Service<u32> for MakeDummy {
 }
 
 fn uncontended(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("checkout/uncontended");
 
     let config = Pool::<u32, MakeDummy, Dummy>::builder().build().unwrap();

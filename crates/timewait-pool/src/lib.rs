@@ -62,7 +62,7 @@ mod tcp;
 
 pub use config::{ConfigError, PoolBuilder, PoolConfig};
 pub use connection::{Connection, Health, PeerClose};
-pub use connector::TcpConnector;
+pub use connector::{ConnectError, Connecting, Target, TcpConnector, TcpKeepalive};
 pub use error::{BoxError, Error};
 pub use farewell::{Farewell, FarewellFuture, FarewellMessage};
 pub use guard::Pooled;

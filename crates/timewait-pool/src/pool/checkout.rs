@@ -14,6 +14,7 @@ use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
 use crate::connection::Connection;
+use crate::connector::ConnectError;
 use crate::error::{BoxError, Error};
 use crate::guard::Pooled;
 use crate::key::Key;
@@ -245,29 +246,61 @@ async fn wait_for_ports<K: Key, C: Connection>(
     }
 }
 
-/// `EADDRNOTAVAIL` anywhere in the error's chain is the kernel saying the
-/// ports are spent: the same condition as the budget's, with the same error.
+/// `EADDRNOTAVAIL` from `connect()` is the kernel saying the ports are spent:
+/// the same condition as the budget's, with the same error. For a
+/// [`ConnectError`] that is [`ConnectError::is_out_of_ports`] (the same errno
+/// from `bind()` means a missing source address instead); for other
+/// connectors, an `io::Error` with that errno anywhere in the chain.
 fn map_connect_error<K: Key, C: Connection>(
     shared: &Shared<K, C>,
     key: &K,
     error: BoxError,
 ) -> Error {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&*error);
+    let out_of_ports = match error.downcast_ref::<ConnectError>() {
+        Some(connect) => connect.is_out_of_ports(),
+        None => chain_has_errno(&*error, libc::EADDRNOTAVAIL),
+    };
+    if !out_of_ports {
+        return Error::Connect(error);
+    }
+    let destination = shared.destination(key);
+    let now = Instant::now();
+    let retry_after = destination
+        .and_then(|d| shared.next_release(&d, now))
+        .map(|t| t.saturating_duration_since(now));
+    Error::PortsExhausted {
+        destination,
+        retry_after,
+    }
+}
+
+fn chain_has_errno(error: &(dyn std::error::Error + 'static), errno: i32) -> bool {
+    let mut source = Some(error);
     while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            if io.raw_os_error() == Some(libc::EADDRNOTAVAIL) {
-                let destination = shared.destination(key);
-                let now = Instant::now();
-                let retry_after = destination
-                    .and_then(|d| shared.next_release(&d, now))
-                    .map(|t| t.saturating_duration_since(now));
-                return Error::PortsExhausted {
-                    destination,
-                    retry_after,
-                };
-            }
+        if e.downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+            == Some(errno)
+        {
+            return true;
         }
         source = e.source();
     }
-    Error::Connect(error)
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("wrapped")]
+    struct Wrapped(#[source] io::Error);
+
+    #[test]
+    fn eaddrnotavail_is_found_anywhere_in_a_chain() {
+        let wrapped = Wrapped(io::Error::from_raw_os_error(libc::EADDRNOTAVAIL));
+        assert!(chain_has_errno(&wrapped, libc::EADDRNOTAVAIL));
+        let other = Wrapped(io::Error::from_raw_os_error(libc::ECONNREFUSED));
+        assert!(!chain_has_errno(&other, libc::EADDRNOTAVAIL));
+    }
 }
