@@ -1,0 +1,491 @@
+//! Where TIME_WAIT lands under each close policy, with the kernel as the
+//! witness: a pool over real loopback sockets, a line echo server that closes
+//! first on `QUIT`, and a census of the namespace's sockets once every
+//! connection has ended.
+//!
+//! Each test runs its own listener, so the server's address tells its sockets
+//! from those of the tests running beside it. Real time throughout (these are
+//! real sockets); every wait is bounded, and only a failure reaches a bound.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used)] // unwrap is how a test fails
+
+use std::collections::BTreeSet;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use timewait_core::TcpState;
+use timewait_core::budget::TwReuse;
+use timewait_core::sys::{Census, SocketEntry, StateSet};
+use timewait_pool::{
+    ClosePolicy, Fallback, FarewellMessage, Pool, PoolBuilder, Pooled, Retired, TcpConnector,
+};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tower::{Service, ServiceExt};
+
+/// Connections per close policy.
+const N: usize = 20;
+/// Connections for the fallback test, each of which waits out the grace.
+const STUBBORN_N: usize = 3;
+/// The grace when the server does close: never reached in a passing run.
+const GRACE: Duration = Duration::from_secs(5);
+/// The grace when the server never closes: always reached, so kept short.
+const SHORT_GRACE: Duration = Duration::from_millis(200);
+const SHUTDOWN: Duration = Duration::from_secs(10);
+/// Census polls: at most `POLLS` × `POLL_EVERY` of real time.
+const POLLS: usize = 500;
+const POLL_EVERY: Duration = Duration::from_millis(10);
+/// How long to wait for the server to see connections end.
+const SERVER_ENDS_WITHIN: Duration = Duration::from_secs(10);
+
+type TestPool = Pool<SocketAddr, TcpConnector, TcpStream>;
+type Conn = Pooled<SocketAddr, TcpStream>;
+
+// ---------------------------------------------------------------------------
+// The test server
+
+/// What the server does with the line `QUIT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnQuit {
+    /// Close the connection at once: the server sends the first FIN.
+    Close,
+    /// Ignore it; the server closes only after the client does.
+    Ignore,
+}
+
+/// How one connection ended, as the server saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum End {
+    /// It read `QUIT` and closed first.
+    Quit,
+    /// The test told it to hang up, and it closed first.
+    HungUp,
+    /// The client closed first (read returned 0); the server closed after.
+    Eof,
+    /// The client reset the connection.
+    Reset,
+    /// Another I/O error, on the connection or in `accept`.
+    Failed(io::ErrorKind),
+}
+
+/// A newline-delimited echo server on `127.0.0.1:0`, one task per
+/// connection, reporting how each connection ended.
+struct EchoServer {
+    addr: SocketAddr,
+    ends: mpsc::UnboundedReceiver<End>,
+    hang_up: watch::Sender<()>,
+    accept: JoinHandle<()>,
+}
+
+impl EchoServer {
+    async fn start(on_quit: OnQuit) -> EchoServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (ends_tx, ends) = mpsc::unbounded_channel();
+        let (hang_up, hang_up_rx) = watch::channel(());
+        let accept = tokio::spawn(async move {
+            loop {
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // An accept error ends the server; the test sees it
+                        // among the ends, and its next connect fails.
+                        let _ = ends_tx.send(End::Failed(e.kind()));
+                        return;
+                    }
+                };
+                // Only a hang-up sent after this connection arrived applies.
+                let mut hang_up = hang_up_rx.clone();
+                hang_up.borrow_and_update();
+                let ends_tx = ends_tx.clone();
+                tokio::spawn(async move {
+                    let end = serve(stream, on_quit, hang_up).await;
+                    let _ = ends_tx.send(end);
+                });
+            }
+        });
+        EchoServer {
+            addr,
+            ends,
+            hang_up,
+            accept,
+        }
+    }
+
+    /// Tells every connection open now to close, server first.
+    fn hang_up(&self) {
+        self.hang_up.send_replace(());
+    }
+
+    /// The next `n` connection ends, sorted; fails if they do not come.
+    async fn ends(&mut self, n: usize) -> Vec<End> {
+        let mut ends = Vec::with_capacity(n);
+        while ends.len() < n {
+            match tokio::time::timeout(SERVER_ENDS_WITHIN, self.ends.recv()).await {
+                Ok(Some(end)) => ends.push(end),
+                _ => panic!("the server saw only {ends:?} of {n} connection ends"),
+            }
+        }
+        ends.sort();
+        ends
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// Echoes lines until `QUIT` (per `on_quit`), a hang-up, the client's close
+/// or an error. Returning drops the socket: with nothing left unread, that
+/// sends a FIN (the first one, unless the client's came first).
+async fn serve(stream: TcpStream, on_quit: OnQuit, mut hang_up: watch::Receiver<()>) -> End {
+    let mut stream = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = tokio::select! {
+            read = stream.read_until(b'\n', &mut line) => read,
+            _ = hang_up.changed() => return End::HungUp,
+        };
+        match read {
+            Ok(0) => return End::Eof,
+            Ok(_) if line == b"QUIT\n" => {
+                if on_quit == OnQuit::Close {
+                    return match stream.flush().await {
+                        Ok(()) => End::Quit,
+                        Err(e) => io_end(&e),
+                    };
+                }
+            }
+            Ok(_) => {
+                if let Err(e) = stream.write_all(&line).await {
+                    return io_end(&e);
+                }
+            }
+            Err(e) => return io_end(&e),
+        }
+    }
+}
+
+fn io_end(error: &io::Error) -> End {
+    match error.kind() {
+        io::ErrorKind::ConnectionReset => End::Reset,
+        kind => End::Failed(kind),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The pool and its use
+
+fn builder(policy: ClosePolicy) -> PoolBuilder<SocketAddr, TcpStream> {
+    Pool::<SocketAddr, TcpConnector, TcpStream>::builder()
+        .close_policy(policy)
+        .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
+        .grace(GRACE)
+        .tw_reuse(TwReuse::LoopbackOnly)
+}
+
+/// A pool that retires each connection after one use.
+fn single_use_pool(policy: ClosePolicy) -> TestPool {
+    Pool::new(
+        builder(policy).max_uses(1).build().unwrap(),
+        TcpConnector::new(),
+    )
+}
+
+async fn checkout(pool: &mut TestPool, server: SocketAddr) -> Conn {
+    pool.ready().await.unwrap().call(server).await.unwrap()
+}
+
+/// Sends a line and reads its echo back.
+async fn echo(conn: &mut Conn, text: &str) {
+    let line = format!("{text}\n");
+    conn.write_all(line.as_bytes()).await.unwrap();
+    let mut back = vec![0; line.len()];
+    conn.read_exact(&mut back).await.unwrap();
+    assert_eq!(back, line.as_bytes());
+}
+
+/// `n` checkouts in a row, each a new connection used once and given back;
+/// returns the clients' local addresses.
+async fn use_each_once(pool: &mut TestPool, server: SocketAddr, n: usize) -> BTreeSet<SocketAddr> {
+    let mut clients = BTreeSet::new();
+    for i in 0..n {
+        let mut conn = checkout(pool, server).await;
+        assert!(!conn.is_reused(), "checkout {i} reused a connection");
+        assert!(conn.is_final_use());
+        clients.insert(conn.local_addr().unwrap());
+        echo(&mut conn, &format!("line {i}")).await;
+    }
+    assert_eq!(clients.len(), n, "every connection has its own port");
+    clients
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap()
+}
+
+fn retired(by_peer: usize, local: usize, aborted: usize) -> (u64, u64, u64, u64) {
+    (count(by_peer), 0, count(local), count(aborted))
+}
+
+fn retired_of(r: Retired) -> (u64, u64, u64, u64) {
+    (r.by_peer, r.by_peer_reset, r.local, r.aborted)
+}
+
+// ---------------------------------------------------------------------------
+// The kernel's view
+
+/// The TIME_WAIT entries of one server's connections, by side.
+#[derive(Debug)]
+struct TimeWait {
+    /// Held by the server (local address = the server's): the clients'
+    /// addresses.
+    server_side: BTreeSet<SocketAddr>,
+    /// Held by clients (remote address = the server's): their own addresses.
+    client_side: BTreeSet<SocketAddr>,
+}
+
+/// The sockets of `server`'s connections, either side, listener excluded.
+fn sockets_of(server: SocketAddr) -> Vec<SocketEntry> {
+    Census::new()
+        .port(server.port())
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|e| (e.local == server && e.remote.port() != 0) || e.remote == server)
+        .collect()
+}
+
+/// Polls the census until every socket of `server`'s connections is in
+/// TIME_WAIT (the kernel handles FINs and ACKs asynchronously; a socket
+/// still closing could yet add an entry), then reads the TIME_WAIT entries
+/// by the server's port: as local port (server side) and as remote port
+/// (client side). From then on the counts can only fall, after 60 s.
+async fn settled_time_wait(server: SocketAddr) -> TimeWait {
+    let mut sockets = Vec::new();
+    for _ in 0..POLLS {
+        sockets = sockets_of(server);
+        if sockets
+            .iter()
+            .all(|e| e.tcp_state() == Some(TcpState::TimeWait))
+        {
+            let port = server.port();
+            let server_side = Census::time_wait().local_port(port).list().unwrap();
+            let client_side = Census::time_wait().remote_port(port).list().unwrap();
+            assert!(
+                server_side.iter().all(|e| e.local == server),
+                "{server_side:?}"
+            );
+            assert!(
+                client_side.iter().all(|e| e.remote == server),
+                "{client_side:?}"
+            );
+            let found = TimeWait {
+                server_side: server_side.iter().map(|e| e.remote).collect(),
+                client_side: client_side.iter().map(|e| e.local).collect(),
+            };
+            // A set would hide a duplicate entry; the counts must match too.
+            assert_eq!(found.server_side.len(), server_side.len());
+            assert_eq!(found.client_side.len(), client_side.len());
+            return found;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+    panic!("the connections of {server} did not finish closing: {sockets:?}");
+}
+
+/// Waits until the client socket `client` holds the server's FIN
+/// (CLOSE_WAIT): the FIN has reached the client's kernel.
+async fn wait_for_close_wait(client: SocketAddr) {
+    let census = Census::new()
+        .states(StateSet::only(TcpState::CloseWait))
+        .local_port(client.port());
+    for _ in 0..POLLS {
+        if census.list().unwrap().iter().any(|e| e.local == client) {
+            return;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+    panic!("{client} never saw the server's FIN");
+}
+
+// ---------------------------------------------------------------------------
+// The tests
+
+#[tokio::test]
+async fn peer_first_with_a_farewell_leaves_every_time_wait_on_the_server() {
+    // The pool says QUIT and waits for the server's FIN, so the server is the
+    // active closer of every connection and the client of none.
+    let mut server = EchoServer::start(OnQuit::Close).await;
+    let mut pool = single_use_pool(ClosePolicy::PeerFirst);
+    let clients = use_each_once(&mut pool, server.addr, N).await;
+    let report = pool.shutdown(SHUTDOWN).await;
+    assert!(report.completed, "{report:?}");
+
+    assert_eq!(server.ends(N).await, vec![End::Quit; N]);
+    let tw = settled_time_wait(server.addr).await;
+    eprintln!(
+        "peer-first: {} server-side, {} client-side TIME_WAIT",
+        tw.server_side.len(),
+        tw.client_side.len()
+    );
+    assert_eq!(tw.server_side, clients, "one per connection, on the server");
+    assert_eq!(tw.client_side, BTreeSet::new(), "none on the client");
+
+    let stats = pool.stats().total;
+    assert_eq!(stats.activity.connects, count(N));
+    assert_eq!(stats.activity.reuses, 0);
+    assert_eq!(retired_of(stats.activity.retired), retired(N, 0, 0));
+    assert_eq!(stats.local_time_wait, 0);
+}
+
+#[tokio::test]
+async fn local_close_leaves_every_time_wait_on_the_client_and_in_the_ledger() {
+    // The pool closes at once: the client is the active closer; the server,
+    // reading EOF, closes after it.
+    let mut server = EchoServer::start(OnQuit::Close).await;
+    let mut pool = single_use_pool(ClosePolicy::Local);
+    let clients = use_each_once(&mut pool, server.addr, N).await;
+    let report = pool.shutdown(SHUTDOWN).await;
+    assert!(report.completed, "{report:?}");
+
+    assert_eq!(server.ends(N).await, vec![End::Eof; N]);
+    let tw = settled_time_wait(server.addr).await;
+    eprintln!(
+        "local: {} server-side, {} client-side TIME_WAIT",
+        tw.server_side.len(),
+        tw.client_side.len()
+    );
+    assert_eq!(tw.client_side, clients, "one per connection, on the client");
+    assert_eq!(tw.server_side, BTreeSet::new(), "none on the server");
+
+    let stats = pool.stats();
+    let total = stats.total;
+    assert_eq!(total.activity.connects, count(N));
+    assert_eq!(retired_of(total.activity.retired), retired(0, N, 0));
+    assert_eq!(total.local_time_wait, N, "the ledger counts each one");
+    assert_eq!(stats.key(&server.addr).unwrap().local_time_wait, N);
+}
+
+#[tokio::test]
+async fn abort_leaves_no_time_wait_on_either_side() {
+    // SO_LINGER 0: the client sends a RST, which ends the connection on both
+    // sides without TIME_WAIT.
+    let mut server = EchoServer::start(OnQuit::Close).await;
+    let mut pool = single_use_pool(ClosePolicy::Abort);
+    use_each_once(&mut pool, server.addr, N).await;
+    let report = pool.shutdown(SHUTDOWN).await;
+    assert!(report.completed, "{report:?}");
+
+    assert_eq!(server.ends(N).await, vec![End::Reset; N]);
+    let tw = settled_time_wait(server.addr).await;
+    eprintln!(
+        "abort: {} server-side, {} client-side TIME_WAIT",
+        tw.server_side.len(),
+        tw.client_side.len()
+    );
+    assert_eq!(tw.server_side, BTreeSet::new());
+    assert_eq!(tw.client_side, BTreeSet::new());
+
+    let total = pool.stats().total;
+    assert_eq!(total.activity.connects, count(N));
+    assert_eq!(retired_of(total.activity.retired), retired(0, 0, N));
+    assert_eq!(total.local_time_wait, 0);
+}
+
+#[tokio::test]
+async fn peer_first_falls_back_to_a_local_close_when_the_server_ignores_the_farewell() {
+    // The server never closes first, so every retirement waits out the grace
+    // and then closes locally: TIME_WAIT on the client, charged to the ledger.
+    let mut server = EchoServer::start(OnQuit::Ignore).await;
+    let config = builder(ClosePolicy::PeerFirst)
+        .grace(SHORT_GRACE)
+        .fallback(Fallback::Local)
+        .max_uses(1)
+        .build()
+        .unwrap();
+    let mut pool = Pool::new(config, TcpConnector::new());
+    let clients = use_each_once(&mut pool, server.addr, STUBBORN_N).await;
+    let report = pool.shutdown(SHUTDOWN).await;
+    assert!(report.completed, "{report:?}");
+    // The last retirement starts after the shutdown did (one thread), and
+    // falls back only when its grace has run out.
+    assert!(report.elapsed >= SHORT_GRACE, "{report:?}");
+
+    assert_eq!(server.ends(STUBBORN_N).await, vec![End::Eof; STUBBORN_N]);
+    let tw = settled_time_wait(server.addr).await;
+    eprintln!(
+        "peer-first, ignored farewell: {} server-side, {} client-side TIME_WAIT",
+        tw.server_side.len(),
+        tw.client_side.len()
+    );
+    assert_eq!(tw.client_side, clients);
+    assert_eq!(tw.server_side, BTreeSet::new());
+
+    let total = pool.stats().total;
+    assert_eq!(
+        retired_of(total.activity.retired),
+        retired(0, STUBBORN_N, 0)
+    );
+    assert_eq!(total.local_time_wait, STUBBORN_N);
+}
+
+#[tokio::test]
+async fn checkout_retires_an_idle_connection_the_server_closed_and_lends_a_new_one() {
+    // An idle connection whose FIN is in is never lent: the checkout sees it,
+    // retires it as closed by the peer (a passive close) and connects anew.
+    let mut server = EchoServer::start(OnQuit::Close).await;
+    let mut pool = Pool::new(
+        builder(ClosePolicy::PeerFirst).build().unwrap(),
+        TcpConnector::new(),
+    );
+
+    let mut first = checkout(&mut pool, server.addr).await;
+    assert!(!first.is_reused());
+    let closed = first.local_addr().unwrap();
+    echo(&mut first, "one").await;
+    drop(first);
+    // While the server keeps it open, the connection is reused.
+    let mut again = checkout(&mut pool, server.addr).await;
+    assert!(again.is_reused());
+    assert_eq!(again.local_addr().unwrap(), closed);
+    echo(&mut again, "two").await;
+    drop(again);
+    assert_eq!(pool.stats().total.idle, 1);
+
+    server.hang_up();
+    assert_eq!(server.ends(1).await, vec![End::HungUp]);
+    wait_for_close_wait(closed).await;
+
+    let mut fresh = checkout(&mut pool, server.addr).await;
+    assert!(!fresh.is_reused());
+    let opened = fresh.local_addr().unwrap();
+    assert_ne!(opened, closed);
+    let stats = pool.stats().total;
+    assert_eq!(retired_of(stats.activity.retired), retired(1, 0, 0));
+    assert_eq!(stats.activity.connects, 2);
+    assert_eq!(stats.activity.reuses, 1);
+    echo(&mut fresh, "three").await;
+    drop(fresh);
+
+    let report = pool.shutdown(SHUTDOWN).await;
+    assert!(report.completed, "{report:?}");
+    assert_eq!(server.ends(1).await, vec![End::Quit]);
+    let tw = settled_time_wait(server.addr).await;
+    eprintln!(
+        "dead idle connection: {} server-side, {} client-side TIME_WAIT",
+        tw.server_side.len(),
+        tw.client_side.len()
+    );
+    assert_eq!(tw.server_side, BTreeSet::from([closed, opened]));
+    assert_eq!(tw.client_side, BTreeSet::new());
+    let total = pool.stats().total;
+    assert_eq!(retired_of(total.activity.retired), retired(2, 0, 0));
+    assert_eq!(total.local_time_wait, 0);
+}
