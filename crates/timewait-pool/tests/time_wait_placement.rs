@@ -82,7 +82,7 @@ struct EchoServer {
 
 impl EchoServer {
     async fn start(on_quit: OnQuit) -> EchoServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = unused_port_listener().await;
         let addr = listener.local_addr().unwrap();
         let (ends_tx, ends) = mpsc::unbounded_channel();
         let (hang_up, hang_up_rx) = watch::channel(());
@@ -138,6 +138,28 @@ impl Drop for EchoServer {
     fn drop(&mut self) {
         self.accept.abort();
     }
+}
+
+/// A listener on `127.0.0.1:0` whose port no other socket mentions yet.
+///
+/// A port freed by an earlier listener (of this test binary or another run)
+/// is still the remote port of its clients' TIME_WAIT entries for 60 s, and
+/// the kernel may hand it out again; counting by port would then count them.
+/// Such a port is kept bound while the next is tried, so it is not offered
+/// again.
+async fn unused_port_listener() -> TcpListener {
+    let mut skipped = Vec::new();
+    for _ in 0..20 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let others = sockets_of(addr).len();
+        if others == 0 {
+            return listener;
+        }
+        eprintln!("skipping {addr}: {others} sockets of earlier connections");
+        skipped.push(listener);
+    }
+    panic!("every port tried still had sockets of earlier connections: {skipped:?}");
 }
 
 /// Echoes lines until `QUIT` (per `on_quit`), a hang-up, the client's close
@@ -230,6 +252,7 @@ fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap()
 }
 
+/// `(by_peer, by_peer_reset, local, aborted)`: no test expects a reset.
 fn retired(by_peer: usize, local: usize, aborted: usize) -> (u64, u64, u64, u64) {
     (count(by_peer), 0, count(local), count(aborted))
 }
@@ -251,14 +274,15 @@ struct TimeWait {
     client_side: BTreeSet<SocketAddr>,
 }
 
-/// The sockets of `server`'s connections, either side, listener excluded.
+/// Every socket whose local or remote port is `server`'s, but its listener:
+/// the sockets of the server's connections, on both sides.
 fn sockets_of(server: SocketAddr) -> Vec<SocketEntry> {
     Census::new()
         .port(server.port())
         .list()
         .unwrap()
         .into_iter()
-        .filter(|e| (e.local == server && e.remote.port() != 0) || e.remote == server)
+        .filter(|e| !(e.local == server && e.tcp_state() == Some(TcpState::Listen)))
         .collect()
 }
 
