@@ -94,6 +94,11 @@ impl<K: Key, C: Connection> Pooled<K, C> {
         self.conn().uses
     }
 
+    /// The instant the connection was made, on tokio's clock.
+    pub fn created(&self) -> Instant {
+        self.conn().created
+    }
+
     /// How long ago the connection was made.
     pub fn age(&self) -> Duration {
         self.conn().created.elapsed()
@@ -148,10 +153,9 @@ impl<K: Key, C: Connection> Drop for Pooled<K, C> {
         let (Some(conn), Some(slot)) = (self.conn.take(), self.slot.take()) else {
             return;
         };
-        let mut retire = self.retire.take();
-        if self.final_use {
-            retire.get_or_insert(RetireReason::Expired);
-        }
+        // A used-up connection (`final_use`) is retired by the check-in's own
+        // age and use-count test; only the user's reasons travel from here.
+        let retire = self.retire.take();
         match slot.shared().upgrade() {
             Some(shared) => shared.checkin(conn, slot, retire),
             // The pool is gone: nothing to return to.
@@ -217,13 +221,5 @@ impl<K: Key, C: Connection + AsyncWrite + Unpin> AsyncWrite for Pooled<K, C> {
 
     fn is_write_vectored(&self) -> bool {
         (**self).is_write_vectored()
-    }
-}
-
-/// When the guard was made; used by tests of ageing.
-impl<K: Key, C: Connection> Pooled<K, C> {
-    /// The instant the connection was made, on tokio's clock.
-    pub fn created(&self) -> Instant {
-        self.conn().created
     }
 }
