@@ -11,11 +11,14 @@
 #![allow(clippy::unwrap_used)] // unwrap is how a test fails
 
 use std::convert::Infallible;
+use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,14 +31,21 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::Value;
 use timewait::core::TcpState;
 use timewait::core::sys::Census;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use tokio::time::Sleep;
 
 const REQUESTS: u64 = 200;
 const CONCURRENCY: u64 = 4;
 const MAX_USES: u64 = 10;
 /// The example's own bounds are shorter; this one is only for a hang.
 const EXAMPLE_ENDS_WITHIN: Duration = Duration::from_secs(60);
+/// How long the server takes to close after a `Connection: close` response.
+/// A client that closes as soon as the response is in (as hyper's client
+/// connection does after `Connection: close`) would send its FIN within this
+/// window; one that waits for the server's FIN never does.
+const SERVER_CLOSE_DELAY: Duration = Duration::from_millis(50);
 
 // ---------------------------------------------------------------------------
 // The server
@@ -74,6 +84,10 @@ impl Server {
                 if let Some(idle) = idle_close {
                     builder.timer(TokioTimer::new()).header_read_timeout(idle);
                 }
+                let stream = SlowClose {
+                    stream,
+                    delay: None,
+                };
                 let connection = builder.serve_connection(TokioIo::new(stream), service);
                 tokio::spawn(async move {
                     // An idle close ends with a header-timeout error: expected.
@@ -97,6 +111,46 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.accept.abort();
+    }
+}
+
+/// The server's socket, whose orderly close (its FIN) waits
+/// [`SERVER_CLOSE_DELAY`], so that a client that does not wait for the
+/// server's FIN is caught closing first.
+struct SlowClose {
+    stream: TcpStream,
+    delay: Option<Pin<Box<Sleep>>>,
+}
+
+impl AsyncRead for SlowClose {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SlowClose {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let delay = self
+            .delay
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(SERVER_CLOSE_DELAY)));
+        ready!(delay.as_mut().poll(cx));
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 
@@ -200,17 +254,24 @@ fn number(row: &Value, key: &str) -> u64 {
 /// `(client side, server side)`. The port is this test's alone, and the
 /// example waited for every connection to finish closing before it exited.
 fn kernel_time_wait(server: SocketAddr) -> (u64, u64) {
-    let client = Census::time_wait().remote_port(server.port()).list().unwrap();
-    let server_side = Census::time_wait().local_port(server.port()).list().unwrap();
+    let client = Census::time_wait()
+        .remote_port(server.port())
+        .list()
+        .unwrap();
+    let server_side = Census::time_wait()
+        .local_port(server.port())
+        .list()
+        .unwrap();
     assert!(client.iter().all(|e| e.remote == server), "{client:?}");
-    assert!(server_side.iter().all(|e| e.local == server), "{server_side:?}");
+    assert!(
+        server_side.iter().all(|e| e.local == server),
+        "{server_side:?}"
+    );
     // Nothing of the run is still closing.
     let open = Census::new().port(server.port()).list().unwrap();
     assert!(
-        open.iter().all(|e| matches!(
-            e.tcp_state(),
-            Some(TcpState::TimeWait | TcpState::Listen)
-        )),
+        open.iter()
+            .all(|e| matches!(e.tcp_state(), Some(TcpState::TimeWait | TcpState::Listen))),
         "{open:?}"
     );
     (client.len() as u64, server_side.len() as u64)
@@ -218,7 +279,12 @@ fn kernel_time_wait(server: SocketAddr) -> (u64, u64) {
 
 /// The keys every row has, whatever the client.
 fn assert_row_shape(row: &Value, scenario: &str) {
-    let keys: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = row
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     let mut expected = vec![
         "scenario",
         "requests",
@@ -293,7 +359,11 @@ async fn waiting_for_the_servers_keep_alive_close_also_leaves_time_wait_on_the_s
     assert_eq!(number(&row, "server_time_wait"), connects, "{row}");
     assert_eq!(kernel_time_wait(server.addr), (0, connects));
     assert_eq!(server.gets.load(Ordering::Relaxed), REQUESTS);
-    assert_eq!(server.heads.load(Ordering::Relaxed), 0, "no farewell request");
+    assert_eq!(
+        server.heads.load(Ordering::Relaxed),
+        0,
+        "no farewell request"
+    );
 }
 
 #[tokio::test]

@@ -152,7 +152,10 @@ impl Endpoint {
         let (Some(authority), Some(host)) = (uri.authority(), uri.host()) else {
             return Err(UrlError::NoHost(url.to_owned()));
         };
-        let hostname = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let hostname = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let port = authority.port_u16().unwrap_or(80);
         let host = HeaderValue::from_str(authority.as_str())
             .map_err(|_| UrlError::NoHost(url.to_owned()))?;

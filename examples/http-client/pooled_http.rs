@@ -302,8 +302,7 @@ where
 {
     type Response = HttpConnection<B>;
     type Error = HttpConnectError;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<HttpConnection<B>, HttpConnectError>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpConnection<B>, HttpConnectError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), HttpConnectError>> {
         self.tcp

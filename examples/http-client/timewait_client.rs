@@ -137,7 +137,9 @@ pub(crate) async fn run(
     };
     let outcome = workload::run(requests, concurrency, one).await;
 
-    let report = pool.shutdown(grace.saturating_add(Duration::from_secs(5))).await;
+    let report = pool
+        .shutdown(grace.saturating_add(Duration::from_secs(5)))
+        .await;
     let stats = pool.stats().total;
     let retired = stats.activity.retired;
     let mut notes = vec![format!(
@@ -150,7 +152,8 @@ pub(crate) async fn run(
             report.still_in_use, report.still_retiring
         ));
     }
-    let connections = std::mem::take(&mut *connections.lock().unwrap_or_else(PoisonError::into_inner));
+    let connections =
+        std::mem::take(&mut *connections.lock().unwrap_or_else(PoisonError::into_inner));
     Ok(Run {
         outcome,
         connects: stats.activity.connects,
