@@ -8,10 +8,12 @@
 //! kernel's census (sock_diag) once every connection has finished closing.
 //!
 //! Retiring a connection makes the server close first, so the TIME_WAIT
-//! entry stays on the server: a connection's last request (`--max-uses`,
-//! `--max-lifetime-ms`) carries `Connection: close`, and an idle connection
-//! retired at the end gets a `HEAD` request with `Connection: close`; the
-//! pool then reads until the server's FIN before it closes. With
+//! entry stays on the server: a connection's last request (its `--max-uses`th,
+//! or the first once it is `--max-lifetime-ms` old) carries
+//! `Connection: close`, and a connection retired while idle (at the end, or
+//! when its lifetime ran out between requests) gets a `HEAD` request with
+//! `Connection: close`; the pool then reads until the server's FIN before it
+//! closes. With
 //! `--peer-keep-alive-ms` nobody asks: the pool stops lending a connection a
 //! margin before the server's keep-alive timeout and waits for the server's
 //! idle close.
@@ -129,7 +131,7 @@ pub(crate) struct Endpoint {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 enum UrlError {
-    #[error("--url {url:?} is not a URL: {source}")]
+    #[error("--url {url:?} is not a URL")]
     Invalid {
         url: String,
         source: http::uri::InvalidUri,
@@ -196,7 +198,7 @@ async fn main() -> ExitCode {
     match run(&args).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("http-client: {error}");
+            eprintln!("http-client: {}", workload::chain(&*error));
             ExitCode::FAILURE
         }
     }
@@ -216,24 +218,32 @@ async fn run(args: &Args) -> Result<ExitCode, BoxError> {
     };
     let mut notes = run.notes;
     let bound = Duration::from_millis(args.settle_ms);
-    let (client_time_wait, server_time_wait) =
-        match placement::settled(endpoint.port, &run.connections, bound).await {
-            Ok(placement) => {
-                if !placement.settled {
-                    notes.push(format!(
-                        "some connections were still closing after {bound:?}: counts may be low"
+    let (client_time_wait, server_time_wait) = match placement::settled(
+        endpoint.port,
+        &run.connections,
+        bound,
+    )
+    .await
+    {
+        Ok(placement) => {
+            if !placement.settled {
+                notes.push(format!(
+                    "some connections were still closing after {bound:?}: counts may be low"
+                ));
+            }
+            if placement.server.is_none() {
+                notes.push(format!(
+                        "nothing listens on port {} here: the server's TIME_WAIT is not counted (only a local server's can be)",
+                        endpoint.port
                     ));
-                }
-                if placement.server.is_none() {
-                    notes.push("the server is not local: its TIME_WAIT is not counted".to_owned());
-                }
-                (Some(placement.client), placement.server)
             }
-            Err(error) => {
-                notes.push(format!("census failed, TIME_WAIT not counted: {error}"));
-                (None, None)
-            }
-        };
+            (Some(placement.client), placement.server)
+        }
+        Err(error) => {
+            notes.push(format!("census failed, TIME_WAIT not counted: {error}"));
+            (None, None)
+        }
+    };
     let outcome = &run.outcome;
     let row = Row {
         scenario: args.client.scenario(),

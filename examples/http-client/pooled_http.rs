@@ -184,8 +184,12 @@ where
     /// connection), then reads the socket until the server's FIN.
     async fn peer_close(&mut self) -> io::Result<PeerClose> {
         self.sender = None;
-        if let Err(error) = (&mut self.task).await {
-            tracing::debug!(%error, "http connection task failed");
+        // A finished task's outcome is not needed (and a task awaited to
+        // completion must not be awaited again).
+        if !self.task.is_finished() {
+            if let Err(error) = (&mut self.task).await {
+                tracing::debug!(%error, "http connection task failed");
+            }
         }
         let stream = TcpStream::from_std(self.socket.try_clone()?.into())?;
         read_until_peer_close(stream).await
@@ -326,13 +330,13 @@ where
 #[non_exhaustive]
 pub(crate) enum HttpConnectError {
     /// The TCP connector failed.
-    #[error("connect failed: {0}")]
+    #[error("the tcp connector failed")]
     Connect(#[source] BoxError),
     /// The socket could not be inspected or duplicated.
-    #[error("socket setup failed: {0}")]
+    #[error("could not inspect or duplicate the socket")]
     Socket(#[source] io::Error),
     /// hyper refused the connection.
-    #[error("http/1.1 handshake failed: {0}")]
+    #[error("the http/1.1 handshake failed")]
     Handshake(#[source] hyper::Error),
 }
 

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use timewait::pool::BoxError;
+
 /// What a workload did.
 #[derive(Debug)]
 pub(crate) struct Outcome {
@@ -22,11 +24,11 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    /// Requests per second over the whole run.
+    /// Successful requests per second over the whole run.
     pub(crate) fn req_per_sec(&self) -> f64 {
         let seconds = self.elapsed.as_secs_f64();
         if seconds > 0.0 {
-            self.requests as f64 / seconds
+            self.latencies_us.len() as f64 / seconds
         } else {
             0.0
         }
@@ -50,7 +52,7 @@ pub(crate) async fn run<F, Fut, E>(requests: u64, concurrency: usize, one: F) ->
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), E>> + Send,
-    E: std::fmt::Display,
+    E: Into<BoxError>,
 {
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -68,7 +70,7 @@ where
                     Ok(()) => latencies.push(micros(t0.elapsed())),
                     Err(error) => {
                         errors += 1;
-                        first_error.get_or_insert_with(|| error.to_string());
+                        first_error.get_or_insert_with(|| chain(&*error.into()));
                     }
                 }
             }
@@ -103,6 +105,18 @@ where
     outcome.errors += requests.saturating_sub(accounted);
     outcome.latencies_us.sort_unstable();
     outcome
+}
+
+/// An error and its sources, `outer: inner: root`.
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn micros(d: Duration) -> u64 {
