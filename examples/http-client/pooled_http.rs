@@ -17,7 +17,12 @@
 //! socket stays open until the pool closes it; retiring it under
 //! `ClosePolicy::PeerFirst` reads that descriptor until the server's FIN and
 //! only then closes it: a passive close, and the TIME_WAIT entry stays on the
-//! server (RFC 9112 §9.6 asks exactly this of a client).
+//! server (RFC 9112 §9.6 asks exactly this of a client). With hyper's
+//! ordinary shutdown instead, `tests/http_client.rs` sees one client-side
+//! TIME_WAIT entry per connection: after `Connection: close` as soon as the
+//! server is slow to send its FIN, and always when the pool waits for the
+//! server's keep-alive close (dropping the sender makes hyper shut down at
+//! once).
 //!
 //! The server is asked to close in one of two ways:
 //!
