@@ -1,0 +1,384 @@
+//! The `http-client` example's rows against a hyper server started here,
+//! under both clients, with the kernel's census as the witness for where
+//! TIME_WAIT lands.
+//!
+//! Each test runs the real example binary (built by `cargo test` into
+//! `target/<profile>/examples/`) against its own server on a loopback port no
+//! socket mentions yet, so that the census entries toward that port are this
+//! test's alone. Real sockets and real time; every wait is bounded, and only
+//! a failure reaches a bound.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used)] // unwrap is how a test fails
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::Value;
+use timewait::core::TcpState;
+use timewait::core::sys::Census;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio::time::Sleep;
+
+const REQUESTS: u64 = 200;
+const CONCURRENCY: u64 = 4;
+const MAX_USES: u64 = 10;
+/// The example's own bounds are shorter; this one is only for a hang.
+const EXAMPLE_ENDS_WITHIN: Duration = Duration::from_secs(60);
+/// How long the server takes to close after a `Connection: close` response.
+/// A client that closes as soon as the response is in (as hyper's client
+/// connection does after `Connection: close`) would send its FIN within this
+/// window; one that waits for the server's FIN never does.
+const SERVER_CLOSE_DELAY: Duration = Duration::from_millis(50);
+
+// ---------------------------------------------------------------------------
+// The server
+
+/// A hyper HTTP/1.1 server on a fresh loopback port that answers every
+/// request with a short body and counts the requests by method.
+struct Server {
+    addr: SocketAddr,
+    gets: Arc<AtomicU64>,
+    heads: Arc<AtomicU64>,
+    accept: JoinHandle<()>,
+}
+
+impl Server {
+    /// `idle_close`: close connections that wait this long for a request
+    /// (hyper's header read timeout, which runs while a connection is idle).
+    async fn start(idle_close: Option<Duration>) -> Server {
+        let listener = unused_port_listener().await;
+        let addr = listener.local_addr().unwrap();
+        let gets = Arc::new(AtomicU64::new(0));
+        let heads = Arc::new(AtomicU64::new(0));
+        let (g, h) = (gets.clone(), heads.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (gets, heads) = (g.clone(), h.clone());
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let counter = if request.method() == Method::HEAD {
+                        &heads
+                    } else {
+                        &gets
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("hello\n")))) }
+                });
+                let mut builder = http1::Builder::new();
+                if let Some(idle) = idle_close {
+                    builder.timer(TokioTimer::new()).header_read_timeout(idle);
+                }
+                let stream = SlowClose {
+                    stream,
+                    delay: None,
+                };
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                tokio::spawn(async move {
+                    // An idle close ends with a header-timeout error: expected.
+                    let _ = connection.await;
+                });
+            }
+        });
+        Server {
+            addr,
+            gets,
+            heads,
+            accept,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// The server's socket, whose orderly close (its FIN) waits
+/// [`SERVER_CLOSE_DELAY`], so that a client that does not wait for the
+/// server's FIN is caught closing first.
+struct SlowClose {
+    stream: TcpStream,
+    delay: Option<Pin<Box<Sleep>>>,
+}
+
+impl AsyncRead for SlowClose {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SlowClose {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let delay = self
+            .delay
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(SERVER_CLOSE_DELAY)));
+        ready!(delay.as_mut().poll(cx));
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// A listener on `127.0.0.1:0` whose port no other socket mentions yet: a
+/// port freed by an earlier listener may still be the remote port of
+/// TIME_WAIT entries, which a count by port would include. Such a port is
+/// kept bound while the next is tried, so it is not offered again.
+async fn unused_port_listener() -> TcpListener {
+    let mut skipped = Vec::new();
+    for _ in 0..20 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let others = Census::new().port(port).count().unwrap();
+        // The listener itself is one.
+        if others <= 1 {
+            return listener;
+        }
+        skipped.push(listener);
+    }
+    panic!("every port tried still had sockets of earlier connections: {skipped:?}");
+}
+
+// ---------------------------------------------------------------------------
+// The example
+
+/// `target/<profile>/examples/http-client`, next to this test's `deps/`.
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let binary = profile_dir.join("examples").join("http-client");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run `cargo test --workspace` or `cargo build --examples` first",
+        binary.display()
+    );
+    binary
+}
+
+/// Runs the example with `--json` and `args`, and parses its one row.
+async fn run_example(args: Vec<String>) -> Value {
+    let output = tokio::task::spawn_blocking(move || run_bounded(args))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("example stdout: {stdout}example stderr: {stderr}");
+    assert!(output.status.success(), "the example failed: {stderr}");
+    let mut lines = stdout.lines();
+    let row: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(lines.next(), None, "one row per run");
+    row
+}
+
+/// Runs the example to its end, killing it if it outlives the bound.
+fn run_bounded(args: Vec<String>) -> Output {
+    let mut child = Command::new(example_binary())
+        .arg("--json")
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > EXAMPLE_ENDS_WITHIN {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "the example ran past {EXAMPLE_ENDS_WITHIN:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn args(server: &Server, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--url",
+        &server.url(),
+        "--requests",
+        &REQUESTS.to_string(),
+        "--concurrency",
+        &CONCURRENCY.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn number(row: &Value, key: &str) -> u64 {
+    row[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is not a count in {row}"))
+}
+
+/// The kernel's own count of TIME_WAIT toward and from the server's port:
+/// `(client side, server side)`. The port is this test's alone, and the
+/// example waited for every connection to finish closing before it exited.
+fn kernel_time_wait(server: SocketAddr) -> (u64, u64) {
+    let client = Census::time_wait()
+        .remote_port(server.port())
+        .list()
+        .unwrap();
+    let server_side = Census::time_wait()
+        .local_port(server.port())
+        .list()
+        .unwrap();
+    assert!(client.iter().all(|e| e.remote == server), "{client:?}");
+    assert!(
+        server_side.iter().all(|e| e.local == server),
+        "{server_side:?}"
+    );
+    // Nothing of the run is still closing.
+    let open = Census::new().port(server.port()).list().unwrap();
+    assert!(
+        open.iter()
+            .all(|e| matches!(e.tcp_state(), Some(TcpState::TimeWait | TcpState::Listen))),
+        "{open:?}"
+    );
+    (client.len() as u64, server_side.len() as u64)
+}
+
+/// The keys every row has, whatever the client.
+fn assert_row_shape(row: &Value, scenario: &str) {
+    let keys: Vec<&str> = row
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = vec![
+        "scenario",
+        "requests",
+        "errors",
+        "seconds",
+        "req_per_sec",
+        "p50_us",
+        "p99_us",
+        "connects",
+        "client_time_wait",
+        "server_time_wait",
+    ];
+    let mut keys_sorted = keys.clone();
+    keys_sorted.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(keys_sorted, expected);
+    assert_eq!(row["scenario"], scenario);
+    assert_eq!(number(row, "requests"), REQUESTS);
+    assert_eq!(number(row, "errors"), 0, "{row}");
+    assert!(row["seconds"].as_f64().unwrap() > 0.0, "{row}");
+    assert!(row["req_per_sec"].as_f64().unwrap() > 0.0, "{row}");
+    assert!(number(row, "p50_us") <= number(row, "p99_us"), "{row}");
+}
+
+// ---------------------------------------------------------------------------
+// The tests
+
+#[tokio::test]
+async fn the_timewait_client_leaves_every_time_wait_on_the_server() {
+    // Each connection's last request carries `Connection: close`, idle ones
+    // get a HEAD with it at shutdown, and the pool reads until the server's
+    // FIN before closing: the server is the active closer of every
+    // connection.
+    let server = Server::start(None).await;
+    let row = run_example(args(&server, &["--max-uses", &MAX_USES.to_string()])).await;
+    assert_row_shape(&row, "timewait-hyper");
+
+    let connects = number(&row, "connects");
+    assert!(
+        connects >= REQUESTS / MAX_USES,
+        "each connection serves at most {MAX_USES} requests: {row}"
+    );
+    assert_eq!(number(&row, "client_time_wait"), 0, "{row}");
+    assert_eq!(number(&row, "server_time_wait"), connects, "{row}");
+    assert_eq!(kernel_time_wait(server.addr), (0, connects));
+
+    assert_eq!(server.gets.load(Ordering::Relaxed), REQUESTS);
+    // Farewells go only to connections retired before their last use.
+    assert!(server.heads.load(Ordering::Relaxed) <= connects);
+}
+
+#[tokio::test]
+async fn waiting_for_the_servers_keep_alive_close_also_leaves_time_wait_on_the_server() {
+    // No `Connection: close` at all: the server closes connections idle for
+    // 500 ms, the pool stops lending them after 200 ms and waits for that
+    // close.
+    let server = Server::start(Some(Duration::from_millis(500))).await;
+    let extra = [
+        "--max-uses",
+        &MAX_USES.to_string(),
+        "--peer-keep-alive-ms",
+        "500",
+        "--keep-alive-margin-ms",
+        "300",
+    ];
+    let row = run_example(args(&server, &extra)).await;
+    assert_row_shape(&row, "timewait-hyper");
+
+    let connects = number(&row, "connects");
+    assert!(connects >= REQUESTS / MAX_USES, "{row}");
+    assert_eq!(number(&row, "client_time_wait"), 0, "{row}");
+    assert_eq!(number(&row, "server_time_wait"), connects, "{row}");
+    assert_eq!(kernel_time_wait(server.addr), (0, connects));
+    assert_eq!(server.gets.load(Ordering::Relaxed), REQUESTS);
+    assert_eq!(
+        server.heads.load(Ordering::Relaxed),
+        0,
+        "no farewell request"
+    );
+}
+
+#[tokio::test]
+async fn the_hyper_util_client_leaves_its_time_wait_on_the_client() {
+    // hyper-util keeps its connections alive and, when the client is
+    // dropped at exit, closes each one first: one TIME_WAIT per connection,
+    // on the client; the server, closing after it, keeps none.
+    let server = Server::start(None).await;
+    let row = run_example(args(&server, &["--client", "hyper-util"])).await;
+    assert_row_shape(&row, "hyper-util-legacy");
+
+    let connects = number(&row, "connects");
+    assert!(connects >= 1, "{row}");
+    assert_eq!(number(&row, "client_time_wait"), connects, "{row}");
+    assert_eq!(number(&row, "server_time_wait"), 0, "{row}");
+    assert_eq!(kernel_time_wait(server.addr), (connects, 0));
+    assert_eq!(server.gets.load(Ordering::Relaxed), REQUESTS);
+}
