@@ -27,7 +27,7 @@
 //! ```
 
 use std::error::Error as StdError;
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -175,9 +175,9 @@ async fn run(args: Args) -> Result<ExitCode, BoxError> {
     let stats = pool.stats();
 
     if args.json {
-        print_json(&args, &total, seconds, &stats, &shutdown)?;
+        write_json(&mut io::stdout(), &args, &total, seconds, &stats, &shutdown)?;
     } else {
-        print_text(&args, &total, seconds, &stats, &shutdown);
+        write_text(&mut io::stdout(), &args, &total, seconds, &stats, &shutdown)?;
     }
     Ok(match total.first_error {
         Some(error) => {
@@ -246,7 +246,8 @@ fn rate(requests: u64, seconds: f64) -> f64 {
     }
 }
 
-fn print_json(
+fn write_json(
+    out: &mut dyn Write,
     args: &Args,
     total: &Tally,
     seconds: f64,
@@ -255,7 +256,7 @@ fn print_json(
 ) -> Result<(), BoxError> {
     let activity = stats.total.activity;
     let retired = activity.retired;
-    let out = json!({
+    let report = json!({
         "server": args.server.to_string(),
         "policy": ClosePolicy::from(args.policy).to_string(),
         "requests": args.requests,
@@ -272,47 +273,54 @@ fn print_json(
         },
         "shutdown_completed": shutdown.completed,
     });
-    println!("{}", serde_json::to_string(&out)?);
+    writeln!(out, "{}", serde_json::to_string(&report)?)?;
     Ok(())
 }
 
-fn print_text(
+fn write_text(
+    out: &mut dyn Write,
     args: &Args,
     total: &Tally,
     seconds: f64,
     stats: &PoolStats<SocketAddr>,
     shutdown: &ShutdownReport,
-) {
+) -> io::Result<()> {
     let activity = stats.total.activity;
     let retired = activity.retired;
-    println!("server      {}", args.server);
-    println!("policy      {}", ClosePolicy::from(args.policy));
-    println!(
+    writeln!(out, "server      {}", args.server)?;
+    writeln!(out, "policy      {}", ClosePolicy::from(args.policy))?;
+    writeln!(
+        out,
         "requests    {} ({} failed) in {seconds:.2} s: {:.0} per second",
         args.requests,
         total.errors,
         rate(args.requests, seconds)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "connects    {} new, {} reuses",
         activity.connects, activity.reuses
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "retired     {}: server closed first {}, server reset {}, closed here first {}, aborted here {}",
         retired.total(),
         retired.by_peer,
         retired.by_peer_reset,
         retired.local,
         retired.aborted
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "TIME_WAIT   {} on the server, {} here (one per connection whose first FIN it sent)",
         retired.by_peer, retired.local
-    );
+    )?;
     if !shutdown.completed {
-        println!(
+        writeln!(
+            out,
             "shutdown    incomplete: {} connections still lent, {} still retiring",
             shutdown.still_in_use, shutdown.still_retiring
-        );
+        )?;
     }
+    Ok(())
 }

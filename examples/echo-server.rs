@@ -24,7 +24,7 @@
 //! cargo run --example census -- --port 7878
 //! ```
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -66,8 +66,10 @@ async fn run(args: Args) -> io::Result<()> {
     let listener = listen(args.listen).await?;
     let idle = (!args.idle_timeout.is_zero()).then_some(args.idle_timeout);
     let server = EchoServer::new(listener).idle_timeout(idle).spawn();
-    // Stdout is line-buffered: the address is out before the first accept.
-    println!("listening on {}", server.local_addr());
+    // Flushed at once, so a script reading it can connect.
+    let mut out = io::stdout();
+    writeln!(out, "listening on {}", server.local_addr())?;
+    out.flush()?;
     tracing::info!(addr = %server.local_addr(), idle_timeout = ?idle, "echo server started");
 
     let stopped_by = stop_signal().await;
@@ -75,11 +77,11 @@ async fn run(args: Args) -> io::Result<()> {
     match stopped_by {
         Ok(signal) => {
             tracing::info!(signal, "stopped; every connection closed");
-            print_counts(&stats);
+            write_counts(&mut out, &stats)?;
             Ok(())
         }
         Err(error) => {
-            print_counts(&stats);
+            write_counts(&mut out, &stats)?;
             Err(io::Error::new(
                 error.kind(),
                 format!("cannot wait for Ctrl-C or SIGTERM, so stopped at once: {error}"),
@@ -120,23 +122,27 @@ async fn stop_signal() -> io::Result<&'static str> {
     }
 }
 
-fn print_counts(stats: &EchoStats) {
-    println!("connections accepted      {}", stats.accepted);
-    println!("lines echoed              {}", stats.lines);
-    println!(
+fn write_counts(out: &mut dyn Write, stats: &EchoStats) -> io::Result<()> {
+    writeln!(out, "connections accepted      {}", stats.accepted)?;
+    writeln!(out, "lines echoed              {}", stats.lines)?;
+    writeln!(
+        out,
         "closed first by server    {} (QUIT {}, idle {}, shutdown {}): TIME_WAIT here",
         stats.closed_first_by_server(),
         stats.quit,
         stats.idle_timeout,
         stats.hung_up
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "closed first by client    {}: TIME_WAIT on the client",
         stats.client_closed
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "reset, failed             {}, {}",
         stats.reset, stats.failed
-    );
-    println!("accept errors             {}", stats.accept_errors);
+    )?;
+    writeln!(out, "accept errors             {}", stats.accept_errors)?;
+    out.flush()
 }

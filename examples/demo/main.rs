@@ -73,7 +73,7 @@ async fn main() -> std::process::ExitCode {
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use std::io::{self, IsTerminal};
+    use std::io::{self, IsTerminal, Write};
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -116,12 +116,14 @@ mod linux {
             sample: args.plot.is_some(),
             origin: Instant::now(),
         };
-        let show_progress = io::stdout().is_terminal();
+        let mut out = io::stdout();
+        let show_progress = out.is_terminal();
         if !args.json {
-            println!(
+            writeln!(
+                out,
                 "{} requests over {} tasks per scenario, each scenario against its own echo server on 127.0.0.1\n",
                 args.requests, args.concurrency
-            );
+            )?;
         }
 
         let mut outcomes: Vec<(Scenario, Outcome)> = Vec::new();
@@ -144,27 +146,28 @@ mod linux {
                 );
             }
             if args.json {
-                println!("{}", serde_json::to_string(&outcome.row)?);
+                writeln!(out, "{}", serde_json::to_string(&outcome.row)?)?;
             }
             outcomes.push((scenario, outcome));
         }
 
         let rows: Vec<_> = outcomes.iter().map(|(_, o)| o.row.clone()).collect();
         if !args.json {
-            report::print_table(&rows);
-            println!();
+            report::write_table(&mut out, &rows)?;
+            writeln!(out)?;
             let budget = Budget::read();
-            budget.print();
-            println!();
-            println!("{}", report::reading(&rows, &budget));
+            budget.write(&mut out)?;
+            writeln!(out)?;
+            writeln!(out, "{}", report::reading(&rows, &budget))?;
         }
         if let Some(path) = &args.plot {
             write_plot(path, &outcomes)?;
             if !args.json {
-                println!(
+                writeln!(
+                    out,
                     "\nchart of TIME_WAIT over time written to {}",
                     path.display()
-                );
+                )?;
             }
         }
         Ok(rows.iter().all(|row| row.errors == 0))
@@ -200,11 +203,10 @@ mod linux {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::with_draw_target(Some(requests), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template(
-            "{prefix:>20} [{bar:40}] {pos:>7}/{len:7} {per_sec:>12} {elapsed:>4}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+        let style =
+            ProgressStyle::with_template("{prefix:>20} [{wide_bar}] {pos:>6}/{len:6} {elapsed:>3}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(scenario.name());
         bar

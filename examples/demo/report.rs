@@ -1,14 +1,17 @@
 //! What the demo prints: the table, the port budget of this machine, and a
 //! reading of the table computed from its numbers.
 
+use std::io::{self, Write};
+
 use timewait::core::budget::{PortBudget, TwReuse};
 use timewait::core::sys;
 
 use crate::scenario::{Row, Scenario};
 
-/// Prints the rows as a table.
-pub(crate) fn print_table(rows: &[Row]) {
-    println!(
+/// Writes the rows as a table.
+pub(crate) fn write_table(out: &mut dyn Write, rows: &[Row]) -> io::Result<()> {
+    writeln!(
+        out,
         "{:<20} {:>8} {:>6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>10} {:>10}",
         "scenario",
         "requests",
@@ -20,9 +23,10 @@ pub(crate) fn print_table(rows: &[Row]) {
         "connects",
         "client TW",
         "server TW"
-    );
+    )?;
     for row in rows {
-        println!(
+        writeln!(
+            out,
             "{:<20} {:>8} {:>6} {:>8.2} {:>9.0} {:>8} {:>8} {:>8} {:>10} {:>10}",
             row.scenario,
             row.requests,
@@ -34,8 +38,9 @@ pub(crate) fn print_table(rows: &[Row]) {
             row.connects,
             row.client_time_wait,
             row.server_time_wait
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// The kernel settings that decide what client-side TIME_WAIT costs, each
@@ -55,36 +60,39 @@ impl Budget {
         }
     }
 
-    /// Prints the budget, "unknown" and the reason for what is unreadable.
-    pub(crate) fn print(&self) {
-        println!("port budget of this machine");
+    /// Writes the budget, "unknown" and the reason for what is unreadable.
+    pub(crate) fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "port budget of this machine")?;
         match &self.ports {
             Ok(budget) => {
                 let range = budget.range();
                 let reserved = budget.reserved().count_within(range);
-                println!(
+                writeln!(
+                    out,
                     "  ephemeral ports   {range}: {} usable ({reserved} reserved)",
                     budget.usable_ports()
-                );
-                println!(
+                )?;
+                writeln!(
+                    out,
                     "  ceiling           {:.0} new connections/s per destination when the client closes first ({} ports / {} s of TIME_WAIT)",
                     budget.sustained_rate(),
                     budget.usable_ports(),
                     budget.time_wait().as_secs()
-                );
+                )?;
             }
             Err(reason) => {
-                println!("  ephemeral ports   unknown: {reason}");
-                println!("  ceiling           unknown: it needs the port range");
+                writeln!(out, "  ephemeral ports   unknown: {reason}")?;
+                writeln!(out, "  ceiling           unknown: it needs the port range")?;
             }
         }
         match &self.tw_reuse {
-            Ok(reuse) => println!(
+            Ok(reuse) => writeln!(
+                out,
                 "  tcp_tw_reuse      {}: {}",
                 reuse.value(),
                 reuse_meaning(*reuse)
             ),
-            Err(reason) => println!("  tcp_tw_reuse      unknown: {reason}"),
+            Err(reason) => writeln!(out, "  tcp_tw_reuse      unknown: {reason}"),
         }
     }
 }
@@ -173,18 +181,30 @@ fn connect_per_request(r: &Row, budget: &Budget) -> String {
         }
         None => "tcp_tw_reuse",
     };
-    // connect() walks the even ports of the range first; only once it comes
-    // back to a port still in TIME_WAIT does tcp_tw_reuse recycle the entry.
-    let recycling = match ports.map(|p| u64::from(p.usable_ports() / 2)) {
-        Some(half) if (r.client_time_wait as u64) < r.connects => format!(
-            "fewer than one per request because past about {} connections (the even half of the ports, which connect() tries first) {reuse_name} let connect() reuse its own TIME_WAIT ports",
+    let (made, left_tw) = (r.connects, r.client_time_wait as u64);
+    let Some(half) = ports.map(|p| u64::from(p.usable_ports() / 2)) else {
+        return format!("{left}, until {reuse_name} recycles them");
+    };
+    // connect() tries the even ports first, each search starting a little
+    // past the last; it meets its own TIME_WAIT entries toward the server
+    // only after going round the range, and tcp_tw_reuse lets it take one
+    // over once it is about a second old.
+    let recycling = if left_tw >= made {
+        format!(
+            "one per request; {reuse_name} recycles an entry only once connect() comes back round to its port and it is about a second old, so in longer runs the count levels off near the {} even ports of the range, which connect() tries first",
             grouped(half)
-        ),
-        Some(half) => format!(
-            "one per request; past about {} (the even half of the ports, which connect() tries first) {reuse_name} would start recycling them",
+        )
+    } else if left_tw <= half + half / 100 {
+        format!(
+            "not one per request: {reuse_name} let connect() take over {} of its own entries once they were about a second old, and the count levels off near the {} even ports of the range, which connect() tries first",
+            grouped(made - left_tw),
             grouped(half)
-        ),
-        None => format!("until {reuse_name} recycles them"),
+        )
+    } else {
+        format!(
+            "more than the {} even ports connect() tries first, because entries younger than about a second, which {reuse_name} does not recycle, had filled those and connect() went on to the odd ports",
+            grouped(half)
+        )
     };
     let elsewhere = match (reuse, ports) {
         (Some(TwReuse::LoopbackOnly), Some(p)) => format!(
