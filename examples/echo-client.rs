@@ -262,7 +262,7 @@ fn write_json(
         "requests": args.requests,
         "errors": total.errors,
         "seconds": seconds,
-        "req_per_sec": rate(args.requests, seconds),
+        "req_per_sec": rate(args.requests.saturating_sub(total.errors), seconds),
         "connects": activity.connects,
         "reuses": activity.reuses,
         "retired": {
@@ -291,10 +291,10 @@ fn write_text(
     writeln!(out, "policy      {}", ClosePolicy::from(args.policy))?;
     writeln!(
         out,
-        "requests    {} ({} failed) in {seconds:.2} s: {:.0} per second",
+        "requests    {} ({} failed) in {seconds:.2} s: {:.0} answered per second",
         args.requests,
         total.errors,
-        rate(args.requests, seconds)
+        rate(args.requests.saturating_sub(total.errors), seconds)
     )?;
     writeln!(
         out,

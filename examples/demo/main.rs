@@ -111,6 +111,11 @@ mod linux {
     /// Runs the scenarios and prints what they did; `Ok(false)` when a
     /// request failed.
     pub(crate) async fn run(args: Args) -> Result<bool, BoxError> {
+        if args.max_lifetime.is_zero() {
+            return Err(
+                "--max-lifetime is zero: give the pools a positive lifetime, such as 100ms".into(),
+            );
+        }
         let settings = Settings {
             max_lifetime: args.max_lifetime,
             sample: args.plot.is_some(),

@@ -131,8 +131,9 @@ pub(crate) async fn run(
         requests: plan.requests,
         errors: load.errors,
         seconds,
+        // Answered requests per second: failures do not count as served.
         req_per_sec: if seconds > 0.0 {
-            plan.requests as f64 / seconds
+            plan.requests.saturating_sub(load.errors) as f64 / seconds
         } else {
             0.0
         },
