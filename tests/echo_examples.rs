@@ -9,8 +9,6 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)] // unwrap is how a test fails
 
-// The shared helpers are `pub` for every test file that includes them.
-#[allow(unreachable_pub)]
 mod support;
 
 use std::io::{BufRead, BufReader};

@@ -10,16 +10,16 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)] // unwrap is how a test fails
 
+mod support;
+
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
@@ -32,7 +32,7 @@ use serde_json::Value;
 use timewait::core::TcpState;
 use timewait::core::sys::Census;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::Sleep;
 
@@ -63,7 +63,9 @@ impl Server {
     /// `idle_close`: close connections that wait this long for a request
     /// (hyper's header read timeout, which runs while a connection is idle).
     async fn start(idle_close: Option<Duration>) -> Server {
-        let listener = unused_port_listener().await;
+        let listener = timewait_echo::fresh_listener("127.0.0.1".parse().unwrap())
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let gets = Arc::new(AtomicU64::new(0));
         let heads = Arc::new(AtomicU64::new(0));
@@ -154,46 +156,18 @@ impl AsyncWrite for SlowClose {
     }
 }
 
-/// A listener on `127.0.0.1:0` whose port no other socket mentions yet: a
-/// port freed by an earlier listener may still be the remote port of
-/// TIME_WAIT entries, which a count by port would include. Such a port is
-/// kept bound while the next is tried, so it is not offered again.
-async fn unused_port_listener() -> TcpListener {
-    let mut skipped = Vec::new();
-    for _ in 0..20 {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let others = Census::new().port(port).count().unwrap();
-        // The listener itself is one.
-        if others <= 1 {
-            return listener;
-        }
-        skipped.push(listener);
-    }
-    panic!("every port tried still had sockets of earlier connections: {skipped:?}");
-}
-
 // ---------------------------------------------------------------------------
 // The example
 
-/// `target/<profile>/examples/http-client`, next to this test's `deps/`.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let binary = profile_dir.join("examples").join("http-client");
-    assert!(
-        binary.is_file(),
-        "{} is missing: run `cargo test --workspace` or `cargo build --examples` first",
-        binary.display()
-    );
-    binary
-}
-
 /// Runs the example with `--json` and `args`, and parses its one row.
 async fn run_example(args: Vec<String>) -> Value {
-    let output = tokio::task::spawn_blocking(move || run_bounded(args))
-        .await
-        .unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut args = args;
+        args.insert(0, "--json".to_owned());
+        support::run_example_within("http-client", &args, EXAMPLE_ENDS_WITHIN)
+    })
+    .await
+    .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!("example stdout: {stdout}example stderr: {stderr}");
@@ -202,30 +176,6 @@ async fn run_example(args: Vec<String>) -> Value {
     let row: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(lines.next(), None, "one row per run");
     row
-}
-
-/// Runs the example to its end, killing it if it outlives the bound.
-fn run_bounded(args: Vec<String>) -> Output {
-    let mut child = Command::new(example_binary())
-        .arg("--json")
-        .args(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > EXAMPLE_ENDS_WITHIN {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "the example ran past {EXAMPLE_ENDS_WITHIN:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
 }
 
 fn args(server: &Server, extra: &[&str]) -> Vec<String> {
