@@ -1,0 +1,45 @@
+//! What the reliability suite shares: servers that misbehave on command, a
+//! count of the process's file descriptors and memory, a seeded random
+//! source, in-memory connections for paused-time tests, and network
+//! namespaces for what loopback hides.
+//!
+//! Each test file includes it with `mod reliability;` and uses a part.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod fault_server;
+pub mod memory;
+pub mod netns;
+pub mod process;
+pub mod rng;
+
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Sends `line` (a newline is added) and reads one reply line, without the
+/// newline. One request is outstanding at a time, so nothing after the reply
+/// can be in the stream. End of file before a whole line is
+/// `UnexpectedEof`.
+pub async fn request<S>(io: &mut S, line: &str) -> io::Result<String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + ?Sized,
+{
+    io.write_all(format!("{line}\n").as_bytes()).await?;
+    let mut reply = Vec::new();
+    let mut byte = [0u8; 256];
+    loop {
+        let n = io.read(&mut byte).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the server closed after {} bytes of a reply", reply.len()),
+            ));
+        }
+        reply.extend_from_slice(&byte[..n]);
+        if reply.last() == Some(&b'\n') {
+            reply.pop();
+            return String::from_utf8(reply)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+    }
+}
