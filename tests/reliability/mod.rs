@@ -13,6 +13,7 @@ pub mod process;
 pub mod rng;
 
 use std::io;
+use std::sync::{Mutex, MutexGuard};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -42,4 +43,35 @@ where
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
         }
     }
+}
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs the tests of a file one at a time, for those that count the
+/// process's descriptors or tasks: another test's runtime or sockets would
+/// be counted too. Take it before building the test's runtime (a runtime
+/// opens descriptors of its own). A test that failed while holding it does
+/// not fail the next.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A current-thread runtime with I/O and time, its clock paused if asked.
+pub fn current_thread(paused: bool) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(paused)
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// A multi-thread runtime with two workers (the machine has two cores).
+pub fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
