@@ -10,18 +10,16 @@
 
 mod reliability;
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use reliability::memory::{MemConn, MemConnector, MemServer};
 use reliability::process::{fds_settle, open_fds, tasks_settle};
 use reliability::rng::Rng;
-use reliability::{current_thread, multi_thread, request, serial};
+use reliability::{current_thread, multi_thread, poll_once, request, serial};
 use timewait::core::budget::TwReuse;
 use timewait::pool::{ClosePolicy, Fallback, FarewellMessage, Pool, PoolBuilder, TcpConnector};
 use timewait_echo::{EchoHandle, EchoServer, OnQuit};
@@ -49,15 +47,6 @@ async fn echo_server(on_quit: OnQuit) -> EchoHandle {
         .await
         .unwrap();
     EchoServer::new(listener).on_quit(on_quit).spawn()
-}
-
-/// Polls `future` once: its output if it was ready.
-async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
-    std::future::poll_fn(|cx| match Pin::new(&mut *future).poll(cx) {
-        Poll::Ready(output) => Poll::Ready(Some(output)),
-        Poll::Pending => Poll::Ready(None),
-    })
-    .await
 }
 
 async fn yields(n: u64) {

@@ -21,7 +21,7 @@ use reliability::fault_server::{FaultServer, Hangup, Reading, Reply};
 use reliability::memory::{MemConn, MemConnector, MemServer};
 use reliability::process::{fds_settle, open_fds, rss_kib, tasks_settle};
 use reliability::rng::Rng;
-use reliability::{current_thread, multi_thread, request, serial};
+use reliability::{current_thread, multi_thread, poll_once, request, serial};
 use timewait::core::budget::TwReuse;
 use timewait::pool::{ClosePolicy, ConnectError, Error, FarewellMessage, Pool, TcpConnector};
 use tokio::net::TcpStream;
@@ -116,8 +116,15 @@ async fn operate(
             servers[rng.index(servers.len())].hang_up(how);
             bump(&seen.hang_ups);
         }
-        // Checkouts cancelled by a short timeout.
-        1..=15 => {
+        // Checkouts dropped after one poll (while waiting or connecting, or
+        // once ready), or cut short by a timeout.
+        1..=8 => {
+            let mut checkout = pool.clone().oneshot(tenant);
+            if poll_once(&mut checkout).await.is_none() {
+                bump(&seen.cancelled);
+            }
+        }
+        9..=15 => {
             let wait = Duration::from_micros(rng.below(300));
             if tokio::time::timeout(wait, pool.clone().oneshot(tenant))
                 .await

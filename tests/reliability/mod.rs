@@ -12,8 +12,11 @@ pub mod netns;
 pub mod process;
 pub mod rng;
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
+use std::task::Poll;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -43,6 +46,16 @@ where
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
         }
     }
+}
+
+/// Polls `future` once: its output if it was ready. Dropping the future
+/// afterwards cancels it at whatever point that one poll reached.
+pub async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match Pin::new(&mut *future).poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
 }
 
 static SERIAL: Mutex<()> = Mutex::new(());
