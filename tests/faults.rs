@@ -369,37 +369,46 @@ async fn in_flight_calls_fail_with_a_reset_when_the_peer_crashes_and_the_pool_re
     the_peer_goes_away_mid_request_and_comes_back(Hangup::Reset).await;
 }
 
-#[tokio::test]
-async fn a_peer_that_stops_reading_makes_writes_time_out_and_blocks_no_other_key() {
-    // TCP_USER_TIMEOUT is the connector's write timeout: data (or, with a
-    // zero window, the probes for it) unacknowledged that long ends the
-    // connection with ETIMEDOUT.
-    const USER_TIMEOUT: Duration = Duration::from_millis(500);
-    let stalled = FaultServer::start(Reply::Echo, Reading::Stalled).await;
-    let healthy = FaultServer::start(Reply::Tagged, Reading::Answer).await;
-    let config = builder().grace(SHORT_GRACE).build().unwrap();
-    let mut pool = Pool::new(config, TcpConnector::new().user_timeout(Some(USER_TIMEOUT)));
-
-    // Fill both sides' buffers until the kernel takes no more.
-    let mut stuck = checkout(&mut pool, stalled.addr()).await.unwrap();
+/// Writes `conn` full: until the kernel takes no more bytes (both sides'
+/// buffers are full and the peer advertises a zero window). Returns how many
+/// bytes it took.
+fn fill(conn: &mut Conn) -> usize {
     let chunk = vec![b'x'; 64 * 1024];
     let mut cx = Context::from_waker(Waker::noop());
     let mut filled = 0usize;
     for _ in 0..100_000 {
-        match Pin::new(&mut stuck).poll_write(&mut cx, &chunk) {
+        match Pin::new(&mut *conn).poll_write(&mut cx, &chunk) {
             Poll::Ready(Ok(n)) => filled += n,
             Poll::Ready(Err(e)) => panic!("write failed before the buffers filled: {e}"),
-            Poll::Pending => break,
+            Poll::Pending => return filled,
         }
     }
+    panic!("the kernel took {filled} bytes and still wanted more");
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_blocks_no_other_key_and_no_other_connection() {
+    let stalled = FaultServer::start(Reply::Echo, Reading::Stalled).await;
+    let healthy = FaultServer::start(Reply::Tagged, Reading::Answer).await;
+    let mut pool = pool(builder().grace(SHORT_GRACE));
+
+    // Without a user timeout nothing ends this write: the kernel probes the
+    // zero window for as long as the peer answers the probes.
+    let mut stuck = checkout(&mut pool, stalled.addr()).await.unwrap();
+    let filled = fill(&mut stuck);
     eprintln!("the buffers took {filled} bytes before the write blocked");
+    let (give_up, given_up) = tokio::sync::oneshot::channel::<()>();
     let writer = tokio::spawn(async move {
-        let result = stuck.write_all(&chunk).await;
-        (result, stuck)
+        let chunk = vec![b'x'; 64 * 1024];
+        tokio::select! {
+            written = stuck.write_all(&chunk) => panic!("a write to a peer that never reads ended: {written:?}"),
+            _ = given_up => stuck.mark_broken(),
+        }
+        stuck
     });
 
-    // Meanwhile other keys are served, and so is the stalled key itself,
-    // on a connection of its own.
+    // Meanwhile other keys are served, and so is the stalled key itself, on
+    // a connection of its own.
     for i in 0..20 {
         let mut conn = checkout(&mut pool, healthy.addr()).await.unwrap();
         let answer = request(&mut conn, &format!("ping {i}")).await.unwrap();
@@ -408,9 +417,33 @@ async fn a_peer_that_stops_reading_makes_writes_time_out_and_blocks_no_other_key
     let other = checkout(&mut pool, stalled.addr()).await.unwrap();
     assert!(!other.is_reused());
     drop(other);
-    assert!(!writer.is_finished(), "the blocked write ended early");
+    assert!(!writer.is_finished());
+    assert_eq!(pool.stats().key(&stalled.addr()).unwrap().in_use, 1);
 
-    let (result, stuck) = tokio::time::timeout(WITHIN, writer).await.unwrap().unwrap();
+    give_up.send(()).unwrap();
+    let stuck = tokio::time::timeout(WITHIN, writer).await.unwrap().unwrap();
+    assert!(stuck.is_broken());
+    drop(stuck);
+    let report = pool.shutdown(WITHIN).await;
+    assert!(report.completed, "{report:?}");
+}
+
+#[tokio::test]
+async fn writes_to_a_peer_that_stops_reading_time_out_as_the_connector_is_configured() {
+    // TCP_USER_TIMEOUT is the connector's write timeout: data (or, with a
+    // zero window, the probes for it) unacknowledged that long ends the
+    // connection with ETIMEDOUT (Linux 5.11+ for the zero-window case).
+    const USER_TIMEOUT: Duration = Duration::from_millis(500);
+    let stalled = FaultServer::start(Reply::Echo, Reading::Stalled).await;
+    let config = builder().grace(SHORT_GRACE).build().unwrap();
+    let mut pool = Pool::new(config, TcpConnector::new().user_timeout(Some(USER_TIMEOUT)));
+
+    let mut stuck = checkout(&mut pool, stalled.addr()).await.unwrap();
+    fill(&mut stuck);
+    let chunk = vec![b'x'; 64 * 1024];
+    let result = tokio::time::timeout(WITHIN, stuck.write_all(&chunk))
+        .await
+        .expect("the user timeout never ended the write");
     let error = result.expect_err("a write to a peer that never reads succeeded");
     assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error}");
     assert!(
@@ -419,8 +452,12 @@ async fn a_peer_that_stops_reading_makes_writes_time_out_and_blocks_no_other_key
     );
     drop(stuck);
     let key = *pool.stats().key(&stalled.addr()).unwrap();
-    assert_eq!((key.in_use, key.waiting), (0, 0), "{key:?}");
+    assert_eq!((key.open, key.in_use), (0, 0), "{key:?}");
 
+    // The key is served again, on a new connection.
+    let again = checkout(&mut pool, stalled.addr()).await.unwrap();
+    assert!(!again.is_reused());
+    drop(again);
     let report = pool.shutdown(WITHIN).await;
     assert!(report.completed, "{report:?}");
 }
