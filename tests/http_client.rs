@@ -178,10 +178,10 @@ async fn run_example(args: Vec<String>) -> Value {
     row
 }
 
-fn args(server: &Server, extra: &[&str]) -> Vec<String> {
+fn args(url: &str, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = [
         "--url",
-        &server.url(),
+        url,
         "--requests",
         &REQUESTS.to_string(),
         "--concurrency",
@@ -269,7 +269,7 @@ async fn the_timewait_client_leaves_every_time_wait_on_the_server() {
     // FIN before closing: the server is the active closer of every
     // connection.
     let server = Server::start(None).await;
-    let row = run_example(args(&server, &["--max-uses", &MAX_USES.to_string()])).await;
+    let row = run_example(args(&server.url(), &["--max-uses", &MAX_USES.to_string()])).await;
     assert_row_shape(&row, "timewait-hyper");
 
     let connects = number(&row, "connects");
@@ -300,7 +300,7 @@ async fn waiting_for_the_servers_keep_alive_close_also_leaves_time_wait_on_the_s
         "--keep-alive-margin-ms",
         "300",
     ];
-    let row = run_example(args(&server, &extra)).await;
+    let row = run_example(args(&server.url(), &extra)).await;
     assert_row_shape(&row, "timewait-hyper");
 
     let connects = number(&row, "connects");
@@ -322,7 +322,7 @@ async fn the_hyper_util_client_leaves_its_time_wait_on_the_client() {
     // dropped at exit, closes each one first: one TIME_WAIT per connection,
     // on the client; the server, closing after it, keeps none.
     let server = Server::start(None).await;
-    let row = run_example(args(&server, &["--client", "hyper-util"])).await;
+    let row = run_example(args(&server.url(), &["--client", "hyper-util"])).await;
     assert_row_shape(&row, "hyper-util-legacy");
 
     let connects = number(&row, "connects");
@@ -331,4 +331,26 @@ async fn the_hyper_util_client_leaves_its_time_wait_on_the_client() {
     assert_eq!(number(&row, "server_time_wait"), 0, "{row}");
     assert_eq!(kernel_time_wait(server.addr), (connects, 0));
     assert_eq!(server.gets.load(Ordering::Relaxed), REQUESTS);
+}
+
+#[tokio::test]
+async fn the_http_server_example_closes_first_when_the_pooled_client_asks() {
+    // The server the README runs the client against: the pooled client's
+    // `Connection: close` makes it close first, so it holds every entry; it
+    // stops on SIGINT and says how many connections it served.
+    let server = support::ServerExample::start("http-server", &[]);
+    let url = format!("http://{}/", server.addr());
+    let row = run_example(args(&url, &["--max-uses", &MAX_USES.to_string()])).await;
+    assert_row_shape(&row, "timewait-hyper");
+
+    let connects = number(&row, "connects");
+    assert!(connects >= REQUESTS / MAX_USES, "{row}");
+    assert_eq!(number(&row, "server_time_wait"), connects, "{row}");
+    assert_eq!(kernel_time_wait(server.addr()), (0, connects));
+
+    let (status, printed) = tokio::task::spawn_blocking(move || server.interrupt())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}: {printed:?}");
+    assert_eq!(printed, [format!("stopped after {connects} connections")]);
 }
