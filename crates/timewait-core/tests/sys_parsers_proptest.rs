@@ -24,8 +24,18 @@ fn kernelish_text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// 512 cases on a developer's machine, or as many as `PROPTEST_CASES` asks
+/// (CI asks for more).
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(512);
+    ProptestConfig::with_cases(cases)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config())]
 
     #[test]
     fn sysctl_and_sockstat_parsers_never_panic(text in kernelish_text()) {
