@@ -123,6 +123,14 @@ impl<K: Key, C> PoolConfig<K, C> {
         }
     }
 
+    /// What ends a lent connection's use.
+    pub(crate) fn ends(&self) -> crate::guard::Ends {
+        crate::guard::Ends {
+            max_uses: self.max_uses,
+            max_lifetime: self.max_lifetime,
+        }
+    }
+
     /// The port budget the pool admits new connections against.
     pub fn port_budget(&self) -> &PortBudget {
         &self.budget

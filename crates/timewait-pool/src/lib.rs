@@ -49,6 +49,7 @@ mod config;
 mod connection;
 pub mod connector;
 mod error;
+mod exchange;
 mod farewell;
 mod guard;
 mod key;

@@ -35,8 +35,15 @@ pub(crate) enum RetireReason {
     Evicted,
     /// The user asked, through the guard.
     Requested,
-    /// The user marked it broken, or its I/O failed.
+    /// The user marked it broken, or its I/O failed, or this side shut its
+    /// writing half down.
     Broken,
+    /// Its guard was dropped in the middle of an exchange (see
+    /// [`Pooled`](crate::Pooled)): the protocol state is unknown.
+    Interrupted,
+    /// The kernel gave up on it (`ETIMEDOUT`): already closed, without a FIN
+    /// from this side.
+    TimedOut,
     /// A health check found the peer gone or the protocol out of step.
     Unhealthy(Health),
     /// The pool is shutting down.
@@ -57,7 +64,10 @@ impl RetireReason {
         match self {
             RetireReason::Unhealthy(Health::PeerClosed) => Peer::Closed,
             RetireReason::Unhealthy(Health::PeerReset) => Peer::Reset,
-            RetireReason::Unhealthy(Health::Broken(_)) | RetireReason::Broken => Peer::Unreachable,
+            RetireReason::Unhealthy(Health::Broken(_))
+            | RetireReason::Broken
+            | RetireReason::Interrupted => Peer::Unreachable,
+            RetireReason::TimedOut => Peer::TimedOut,
             // Unasked-for bytes (an HTTP server's 408) usually precede the
             // peer's close: wait for it, but say nothing into an unknown
             // protocol state.
@@ -70,9 +80,13 @@ impl RetireReason {
 /// What the peer is known to have done, as far as closing goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Peer {
-    Open { farewell: bool },
+    Open {
+        farewell: bool,
+    },
     Closed,
     Reset,
+    /// The kernel ended the connection after the peer stopped answering.
+    TimedOut,
     Unreachable,
 }
 
@@ -94,6 +108,7 @@ fn plan(policy: ClosePolicy, peer: Peer) -> Plan {
         // The peer's FIN is in: closing now is the passive close.
         (Peer::Closed, _) => Plan::Close(ClosedBy::Peer),
         (Peer::Reset, _) => Plan::Close(ClosedBy::PeerReset),
+        (Peer::TimedOut, _) => Plan::Close(ClosedBy::TimedOut),
         (_, ClosePolicy::Local) => Plan::Close(ClosedBy::Local),
         (_, ClosePolicy::Abort) => Plan::Abort,
         (Peer::Unreachable, ClosePolicy::PeerFirst) => Plan::Fallback,

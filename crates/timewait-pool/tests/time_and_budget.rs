@@ -248,3 +248,31 @@ async fn shutdown_with_a_connection_never_returned_ends_at_its_deadline() {
     assert!(!report.completed);
     assert_eq!(report.still_in_use, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_use_that_outlasts_the_lifetime_is_the_final_one() {
+    // An HTTP client asks `is_final_use` before it sends `Connection: close`;
+    // the pool retires at check-in whatever is past its lifetime, so the two
+    // must agree.
+    let config = builder()
+        .max_lifetime(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let pool = TestPool::new(config, Connector::new(Server::Echo));
+    let guard = pool.clone().oneshot("k").await.unwrap();
+    assert!(!guard.is_final_use());
+    drop(guard);
+    advance(Duration::from_secs(9)).await;
+    let mut guard = pool.clone().oneshot("k").await.unwrap();
+    assert!(guard.is_reused() && !guard.is_final_use());
+    advance(Duration::from_secs(1)).await;
+    assert!(guard.is_final_use(), "the lifetime ran out during this use");
+    assert_eq!(guard.echo("still usable").await.unwrap(), "still usable");
+    drop(guard);
+    settle().await;
+    let next = pool.clone().oneshot("k").await.unwrap();
+    assert!(
+        !next.is_reused(),
+        "a connection past its lifetime was lent again"
+    );
+}

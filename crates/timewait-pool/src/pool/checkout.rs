@@ -98,7 +98,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         }
         self.count(slot.key(), |a| a.reuses += 1);
         tracing::trace!(key = ?slot.key(), uses = conn.uses, "reuse");
-        Ok(Pooled::new(conn, slot, permit, true, self.config.max_uses))
+        Ok(Pooled::new(conn, slot, permit, true, self.config.ends()))
     }
 
     /// The synchronous part of a checkout: an idle connection of `key`, if a
@@ -207,13 +207,7 @@ where
         uses: 0,
         destination,
     };
-    Ok(Pooled::new(
-        conn,
-        slot,
-        permit,
-        false,
-        shared.config.max_uses,
-    ))
+    Ok(Pooled::new(conn, slot, permit, false, shared.config.ends()))
 }
 
 /// Waits, or fails, while the destination's ports are spent.

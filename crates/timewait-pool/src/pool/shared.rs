@@ -240,6 +240,19 @@ impl<K: Key, C: Connection> Shared<K, C> {
         retire: Option<RetireReason>,
     ) {
         let now = Instant::now();
+        // A connection cut off mid-exchange whose peer has already closed or
+        // reset it needs no fallback: say what the peer did.
+        let retire = match retire {
+            Some(RetireReason::Interrupted) => {
+                let health = conn.io.health();
+                Some(if health.peer_ended() {
+                    RetireReason::Unhealthy(health)
+                } else {
+                    RetireReason::Interrupted
+                })
+            }
+            other => other,
+        };
         let reason = retire
             .or_else(|| self.is_closed().then_some(RetireReason::Shutdown))
             .or_else(|| {

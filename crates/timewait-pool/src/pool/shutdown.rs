@@ -68,6 +68,7 @@ pub(crate) async fn run<K: Key, C: Connection>(
         by_peer_reset: after.by_peer_reset - before.by_peer_reset,
         local: after.local - before.local,
         aborted: after.aborted - before.aborted,
+        timed_out: after.timed_out - before.timed_out,
     };
     let report = ShutdownReport {
         idle_retired,
