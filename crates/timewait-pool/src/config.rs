@@ -40,7 +40,7 @@ pub enum ConfigError {
     },
     /// The keep-alive margin leaves no time to use a connection.
     #[error(
-        "peer keep-alive margin {margin:?} is not shorter than the keep-alive timeout {timeout:?}: a connection could never be lent"
+        "peer keep-alive margin {margin:?} is not shorter than the keep-alive timeout {timeout:?}, so a connection could never be lent: shorten the margin below the timeout"
     )]
     MarginNotBelowKeepAlive {
         /// The peer's keep-alive timeout.

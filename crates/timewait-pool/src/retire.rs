@@ -8,6 +8,7 @@
 //! queue is drained.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -164,35 +165,44 @@ impl<K: Key, C: Connection> Job<K, C> {
             destination,
             ..
         } = conn;
-        let deadline = Instant::now() + grace;
+        // A grace too long to add to now never runs out.
+        let deadline = Instant::now().checked_add(grace);
         if let Some(farewell) = farewell {
-            match timeout_at(deadline, farewell.say(&mut io)).await {
-                Ok(Ok(())) => {}
+            match within(deadline, farewell.say(&mut io)).await {
+                Some(Ok(())) => {}
                 // A peer that cannot be told may still be closing: its FIN
                 // (or reset) is what the wait below looks for.
-                Ok(Err(error)) => tracing::debug!(key = ?key, %error, "farewell failed"),
-                Err(_) => return (key, destination, fall_back(io, fallback)),
+                Some(Err(error)) => tracing::debug!(key = ?key, %error, "farewell failed"),
+                None => return (key, destination, fall_back(io, fallback)),
             }
         }
-        let closed_by = match timeout_at(deadline, io.peer_close()).await {
-            Ok(Ok(PeerClose::Fin)) => {
+        let closed_by = match within(deadline, io.peer_close()).await {
+            Some(Ok(PeerClose::Fin)) => {
                 io.close();
                 ClosedBy::Peer
             }
-            Ok(Ok(PeerClose::Reset)) => {
+            Some(Ok(PeerClose::Reset)) => {
                 io.close();
                 ClosedBy::PeerReset
             }
-            Ok(Err(error)) => {
+            Some(Err(error)) => {
                 tracing::debug!(key = ?key, %error, "read failed while waiting for the peer's close");
                 fall_back(io, fallback)
             }
-            Err(_) => {
+            None => {
                 tracing::debug!(key = ?key, ?grace, "the peer did not close within the grace period");
                 fall_back(io, fallback)
             }
         };
         (key, destination, closed_by)
+    }
+}
+
+/// `future`'s output, unless `deadline` comes first (`None`: no deadline).
+async fn within<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Output> {
+    match deadline {
+        Some(deadline) => timeout_at(deadline, future).await.ok(),
+        None => Some(future.await),
     }
 }
 

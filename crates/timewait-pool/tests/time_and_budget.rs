@@ -276,3 +276,16 @@ async fn a_use_that_outlasts_the_lifetime_is_the_final_one() {
         "a connection past its lifetime was lent again"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_deadline_too_long_to_add_to_now_is_no_deadline() {
+    // `Instant + Duration::MAX` overflows; the shutdown must take it as
+    // "wait as long as it takes", not panic.
+    let pool = TestPool::new(builder().build().unwrap(), Connector::new(Server::Echo));
+    let mut guard = pool.clone().oneshot("k").await.unwrap();
+    assert_eq!(guard.echo("hi").await.unwrap(), "hi");
+    drop(guard);
+    let report = pool.shutdown(Duration::MAX).await;
+    assert!(report.completed, "{report:?}");
+    assert_eq!(report.retired.by_peer, 1, "{report:?}");
+}

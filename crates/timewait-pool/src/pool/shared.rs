@@ -309,10 +309,17 @@ impl<K: Key, C: Connection> Shared<K, C> {
     }
 
     /// When an idle connection stops being lent: its idle limit or its end of
-    /// life, whichever comes first.
+    /// life, whichever comes first. A limit too long to add to an instant is
+    /// no limit.
     pub(crate) fn idle_deadline(&self, conn: &Conn<C>, now: Instant) -> Option<Instant> {
-        let idle = self.config.idle_limit().map(|limit| now + limit);
-        let life = self.config.max_lifetime.map(|life| conn.created + life);
+        let idle = self
+            .config
+            .idle_limit()
+            .and_then(|limit| now.checked_add(limit));
+        let life = self
+            .config
+            .max_lifetime
+            .and_then(|life| conn.created.checked_add(life));
         match (idle, life) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
