@@ -281,9 +281,21 @@ impl<K: Key, C> PoolBuilder<K, C> {
         self
     }
 
-    /// At most this many keys are remembered; past it, keys with nothing open
-    /// are forgotten, least recently used first, so keys chosen by remote
+    /// At most this many keys are remembered, so that keys chosen by remote
     /// users cannot grow memory without limit.
+    ///
+    /// When a new key arrives at the limit, the least recently used key that
+    /// is not busy is forgotten first: its idle connections (if any) are
+    /// retired under its close policy, off the caller's path, and its
+    /// per-key stats go (the pool's totals keep them). A key is busy while a
+    /// connection of it is lent or being made, or a checkout waits for it;
+    /// busy keys are never forgotten. If every remembered key is busy, the
+    /// new key is remembered anyway, so the map can exceed the limit by the
+    /// number of busy keys, which [`max_total`](Self::max_total) bounds; the
+    /// next new keys bring it back down as keys fall idle.
+    ///
+    /// Finding that key takes amortized O(log n) in the number of keys,
+    /// whatever the number of keys passing through.
     pub fn max_keys(mut self, n: usize) -> Self {
         self.config.limits.max_keys = n;
         self

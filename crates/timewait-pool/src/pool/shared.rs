@@ -99,6 +99,25 @@ impl<K: Key, C: Connection> Shared<K, C> {
     /// Takes an idle connection of `key`, or room to connect, or a place in
     /// the key's queue.
     pub(crate) fn acquire(self: &Arc<Self>, key: &K, may_connect: bool) -> Option<Acquire<K, C>> {
+        let mut evicted = Vec::new();
+        let acquired = self.acquire_locked(key, may_connect, &mut evicted);
+        // The lock is released: the forgotten keys' connections can go.
+        let weak = Arc::downgrade(self);
+        for (key, conn) in evicted {
+            // Their counts left with their key.
+            let mut slot = Slot::lent(key, weak.clone());
+            slot.disarm();
+            self.retire(slot, conn, RetireReason::Evicted);
+        }
+        acquired
+    }
+
+    fn acquire_locked(
+        self: &Arc<Self>,
+        key: &K,
+        may_connect: bool,
+        evicted: &mut Vec<(K, Conn<C>)>,
+    ) -> Option<Acquire<K, C>> {
         let limits = self.config.limits;
         let weak = Arc::downgrade(self);
         let mut guard = self.state.lock();
@@ -106,7 +125,12 @@ impl<K: Key, C: Connection> Shared<K, C> {
         if state.closed {
             return Some(Acquire::Closed);
         }
-        let entry = state.key_mut(key, limits.max_keys);
+        let tick = state.tick();
+        let entry = match state.keys.get_mut(key) {
+            Some(entry) => entry,
+            None => state.add_key(key, tick, limits.max_keys, evicted),
+        };
+        entry.last_used = tick;
         if let Some(idle) = entry.idle.pop_back() {
             return Some(Acquire::Idle(idle.conn, Slot::lent(key.clone(), weak)));
         }
