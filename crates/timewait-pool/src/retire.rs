@@ -17,6 +17,7 @@ use timewait_core::ledger::Destination;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
+use tracing::{Instrument, Span};
 
 use crate::config::PoolConfig;
 use crate::connection::{Connection, Health, PeerClose};
@@ -137,6 +138,8 @@ pub(crate) struct Job<K, C> {
     farewell: Option<Arc<dyn Farewell<C>>>,
     grace: Duration,
     fallback: Fallback,
+    /// The `retire` span; its `closer` is recorded when the job ends.
+    span: Span,
 }
 
 impl<K: fmt::Debug, C> fmt::Debug for Job<K, C> {
@@ -150,15 +153,24 @@ impl<K: fmt::Debug, C> fmt::Debug for Job<K, C> {
 }
 
 impl<K: Key, C: Connection> Job<K, C> {
+    /// Runs the job inside its `retire` span, and records who closed.
+    async fn run(self) -> (K, Option<Destination>, ClosedBy) {
+        let span = self.span.clone();
+        let outcome = self.close().instrument(span.clone()).await;
+        span.record("closer", tracing::field::display(outcome.2));
+        outcome
+    }
+
     /// Says the farewell, reads until the peer's FIN, then closes: the whole
     /// bounded by the grace period, after which the fallback applies.
-    async fn run(self) -> (K, Option<Destination>, ClosedBy) {
+    async fn close(self) -> (K, Option<Destination>, ClosedBy) {
         let Job {
             key,
             conn,
             farewell,
             grace,
             fallback,
+            span: _,
         } = self;
         let Conn {
             mut io,
@@ -213,7 +225,9 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let key = slot.key().clone();
         drop(slot);
         let policy = self.config.policy_for(&key);
-        tracing::debug!(key = ?key, %policy, ?reason, "retiring");
+        let span = retire_span(&key, policy);
+        let _entered = span.enter();
+        tracing::debug!(?reason, "retiring");
         let destination = conn.destination;
         let closed_by = match plan(policy, reason.peer()) {
             Plan::Close(closed_by) => {
@@ -237,9 +251,10 @@ impl<K: Key, C: Connection> Shared<K, C> {
                     },
                     grace: self.config.grace,
                     fallback: self.config.fallback,
+                    span: span.clone(),
                 };
                 let refused = if in_flight >= self.config.limits.max_retiring {
-                    Err(job)
+                    Err(Box::new(job))
                 } else {
                     self.queue_retirement(job)
                 };
@@ -253,8 +268,20 @@ impl<K: Key, C: Connection> Shared<K, C> {
                 }
             }
         };
+        span.record("closer", tracing::field::display(closed_by));
         self.record_retired(&key, destination, closed_by);
     }
+}
+
+/// The span of one retirement: `key` and `policy` now, `closer` (a
+/// [`ClosedBy`]) once the connection is closed.
+fn retire_span<K: Key>(key: &K, policy: ClosePolicy) -> Span {
+    tracing::debug_span!(
+        "retire",
+        key = ?key,
+        policy = %policy,
+        closer = tracing::field::Empty,
+    )
 }
 
 /// Retires an idle connection of a pool that is being dropped: there are no
@@ -269,6 +296,7 @@ pub(crate) fn retire_orphan<K: Key, C: Connection>(
     match config.policy_for(&key) {
         ClosePolicy::PeerFirst => {
             let job = Job {
+                span: retire_span(&key, ClosePolicy::PeerFirst),
                 key,
                 conn,
                 farewell: config.farewell.clone(),

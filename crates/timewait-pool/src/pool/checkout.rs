@@ -235,8 +235,14 @@ async fn wait_for_ports<K: Key, C: Connection>(
             });
         }
         shared.count(key, |a| a.budget_waits += 1);
-        tracing::debug!(?destination, wait = ?until.saturating_duration_since(now), "ports spent; waiting for a TIME_WAIT entry to end");
-        sleep_until(until).await;
+        let wait = until.saturating_duration_since(now);
+        let span = tracing::debug_span!("budget_wait", key = ?key, ?destination, ?wait);
+        async {
+            tracing::debug!("ports spent; waiting for a TIME_WAIT entry to end");
+            sleep_until(until).await;
+        }
+        .instrument(span)
+        .await;
     }
 }
 

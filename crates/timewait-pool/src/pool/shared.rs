@@ -423,8 +423,8 @@ impl<K: Key, C: Connection> Shared<K, C> {
 
     /// Queues a retirement for the background worker. Gives the job back when
     /// the worker is gone.
-    pub(crate) fn queue_retirement(&self, job: Job<K, C>) -> Result<(), Job<K, C>> {
-        self.retire_tx.send(job).map_err(|e| e.0)
+    pub(crate) fn queue_retirement(&self, job: Job<K, C>) -> Result<(), Box<Job<K, C>>> {
+        self.retire_tx.send(job).map_err(|e| Box::new(e.0))
     }
 
     /// Stops lending: marks the pool closed and takes every idle connection
