@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Connector, Ended, Server, TestConn};
+use support::{Connector, Ended, Server, TestConn, settle};
 use timewait_core::budget::{PortBudget, PortRange, TwReuse};
 use timewait_pool::{
     ClosePolicy, Error, Fallback, FarewellMessage, OnPortsExhausted, Pool, PoolBuilder,
@@ -18,13 +18,6 @@ type TestPool = Pool<&'static str, Connector, TestConn>;
 
 fn builder() -> PoolBuilder<&'static str, TestConn> {
     TestPool::builder().farewell(FarewellMessage::new(&b"QUIT\n"[..]))
-}
-
-/// Lets spawned tasks run without moving the clock.
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{Connector, Server, TestConn};
+use support::{Connector, Server, TestConn, settle};
 use timewait_core::budget::{PortBudget, PortRange, TwReuse};
 use timewait_pool::{ClosePolicy, FarewellMessage, Pool, PoolBuilder};
 use tokio::time::advance;
@@ -84,13 +84,6 @@ impl<S: tracing::Subscriber> Layer<S> for Capture {
 
 fn builder() -> PoolBuilder<&'static str, TestConn> {
     TestPool::builder().farewell(FarewellMessage::new(&b"QUIT\n"[..]))
-}
-
-/// Lets spawned tasks run without moving the clock.
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
 }
 
 #[tokio::test(start_paused = true)]
