@@ -109,7 +109,6 @@ fn a_port_range_with_port_zero_or_inverted_ends_is_a_typed_error_that_says_the_f
 }
 
 #[test]
-#[ignore = "pool: these messages say what is wrong but not what to change (see the reliability report)"]
 fn the_keep_alive_margin_and_not_ready_messages_say_what_to_change() {
     let margin = builder()
         .peer_keep_alive(Duration::from_secs(5), Duration::from_secs(5))
@@ -191,25 +190,21 @@ async fn a_huge_time_wait_length_is_refused_or_taken() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "pool bug: Instant + Duration overflows on huge configured durations (see the reliability report)"]
 async fn a_huge_idle_timeout_is_refused_or_taken() {
     a_huge_duration_is_refused_or_taken(builder().idle_timeout(Duration::MAX)).await;
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "pool bug: Instant + Duration overflows on huge configured durations (see the reliability report)"]
 async fn a_huge_max_lifetime_is_refused_or_taken() {
     a_huge_duration_is_refused_or_taken(builder().max_lifetime(Duration::MAX)).await;
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "pool bug: Instant + Duration overflows on huge configured durations (see the reliability report)"]
 async fn a_huge_grace_is_refused_or_taken() {
     a_huge_duration_is_refused_or_taken(builder().grace(Duration::MAX)).await;
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "pool bug: Instant + Duration overflows on huge configured durations (see the reliability report)"]
 async fn a_huge_peer_keep_alive_is_refused_or_taken() {
     a_huge_duration_is_refused_or_taken(
         builder()

@@ -463,7 +463,6 @@ async fn writes_to_a_peer_that_stops_reading_time_out_as_the_connector_is_config
 }
 
 #[tokio::test]
-#[ignore = "pool bug: a guard dropped while its request is in flight goes back to the idle set (see the reliability report)"]
 async fn a_request_cancelled_by_a_timeout_is_not_lent_again_even_without_mark_broken() {
     // A request cut short by a timeout or a `select!` drops the guard with
     // the request sent and its answer unread: the protocol is out of step,
@@ -484,7 +483,6 @@ async fn a_request_cancelled_by_a_timeout_is_not_lent_again_even_without_mark_br
 }
 
 #[tokio::test]
-#[ignore = "pool bug: a connection whose I/O failed with a reset is retired with the fallback and counted as a local close (see the reliability report)"]
 async fn a_connection_whose_read_failed_with_a_reset_counts_as_reset_by_the_peer() {
     // The peer's RST ends the connection on both sides without TIME_WAIT;
     // charging it to the ledger as a local close takes a port from the

@@ -411,7 +411,6 @@ fn a_hundred_thousand_keys_pass_through_without_crossing_or_growing_memory() {
 }
 
 #[test]
-#[ignore = "needs LRU idle-key eviction from pool-finish"]
 fn the_key_bound_holds_when_a_hundred_thousand_keys_pass_through() {
     // Keys chosen by remote users must not grow the pool without limit:
     // past `max_keys`, the least recently used key is forgotten even when it

@@ -87,7 +87,6 @@ pub(crate) async fn run(
     };
     let pool: HttpPool = Pool::new(builder.build()?, HttpConnector::new(TcpConnector::new()));
     let close_on_final_use = matches!(settings.retire, Retire::CloseHeader);
-    let max_lifetime = settings.max_lifetime;
     let connections = Arc::new(Mutex::new(HashSet::new()));
 
     let one = {
@@ -114,9 +113,7 @@ pub(crate) async fn run(
                     .body(Body::new())?;
                 // The pool retires the connection when this guard comes back:
                 // ask the server to close after this response.
-                let last = conn.is_final_use()
-                    || max_lifetime.is_some_and(|lifetime| conn.age() >= lifetime);
-                if close_on_final_use && last {
+                if close_on_final_use && conn.is_final_use() {
                     request_close(&mut request);
                 }
                 // A failed exchange leaves the connection in an unknown

@@ -40,7 +40,7 @@ pub enum ConfigError {
     },
     /// The keep-alive margin leaves no time to use a connection.
     #[error(
-        "peer keep-alive margin {margin:?} is not shorter than the keep-alive timeout {timeout:?}: a connection could never be lent"
+        "peer keep-alive margin {margin:?} is not shorter than the keep-alive timeout {timeout:?}, so a connection could never be lent: shorten the margin below the timeout"
     )]
     MarginNotBelowKeepAlive {
         /// The peer's keep-alive timeout.
@@ -120,6 +120,14 @@ impl<K: Key, C> PoolConfig<K, C> {
         match (self.idle_timeout, before_peer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// What ends a lent connection's use.
+    pub(crate) fn ends(&self) -> crate::guard::Ends {
+        crate::guard::Ends {
+            max_uses: self.max_uses,
+            max_lifetime: self.max_lifetime,
         }
     }
 
@@ -273,9 +281,21 @@ impl<K: Key, C> PoolBuilder<K, C> {
         self
     }
 
-    /// At most this many keys are remembered; past it, keys with nothing open
-    /// are forgotten, least recently used first, so keys chosen by remote
+    /// At most this many keys are remembered, so that keys chosen by remote
     /// users cannot grow memory without limit.
+    ///
+    /// When a new key arrives at the limit, the least recently used key that
+    /// is not busy is forgotten first: its idle connections (if any) are
+    /// retired under its close policy, off the caller's path, and its
+    /// per-key stats go (the pool's totals keep them). A key is busy while a
+    /// connection of it is lent or being made, or a checkout waits for it;
+    /// busy keys are never forgotten. If every remembered key is busy, the
+    /// new key is remembered anyway, so the map can exceed the limit by the
+    /// number of busy keys, which [`max_total`](Self::max_total) bounds; the
+    /// next new keys bring it back down as keys fall idle.
+    ///
+    /// Finding that key takes amortized O(log n) in the number of keys,
+    /// whatever the number of keys passing through.
     pub fn max_keys(mut self, n: usize) -> Self {
         self.config.limits.max_keys = n;
         self

@@ -34,7 +34,9 @@ pub enum Error {
     #[error("the pool is shut down")]
     Closed,
     /// `call` was made without a successful `poll_ready` first.
-    #[error("the pool was called before poll_ready returned ready")]
+    #[error(
+        "the pool was called before poll_ready returned ready: call `poll_ready` (or `ServiceExt::ready`) first, on the same clone"
+    )]
     NotReady,
 }
 

@@ -14,14 +14,18 @@
 //! checkout waits (or fails with [`Error::PortsExhausted`]) instead of
 //! running into `EADDRNOTAVAIL`.
 //!
-//! ```no_run
+//! ```
 //! use std::net::SocketAddr;
+//! use std::time::Duration;
 //! use timewait_pool::{FarewellMessage, Pool, PoolLayer, TcpConnector};
 //! use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 //! use tokio::net::TcpStream;
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! # // An echo server that closes a connection when it reads `QUIT`.
+//! # let echo = timewait_echo::EchoServer::bind("127.0.0.1:0".parse()?).await?.spawn();
+//! # let server: SocketAddr = echo.local_addr();
 //! let config = Pool::<SocketAddr, TcpConnector, TcpStream>::builder()
 //!     .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
 //!     .build()?;
@@ -29,15 +33,20 @@
 //!     .layer(PoolLayer::new(config))
 //!     .service(TcpConnector::new());
 //!
-//! let server: SocketAddr = "127.0.0.1:7878".parse()?;
+//! // `server` is an echo server on loopback that closes on `QUIT`.
 //! let mut conn = pool.clone().oneshot(server).await?;
 //! conn.write_all(b"hello\n").await?;
 //! let mut line = String::new();
-//! BufReader::new(&mut *conn).read_line(&mut line).await?;
+//! // Read through the guard, so that it sees the answer come in.
+//! BufReader::new(&mut conn).read_line(&mut line).await?;
+//! assert_eq!(line, "hello\n");
 //! drop(conn); // back to the pool
 //!
-//! let report = pool.shutdown(std::time::Duration::from_secs(5)).await;
-//! assert_eq!(report.retired.local, 0); // the server closed first
+//! let report = pool.shutdown(Duration::from_secs(5)).await;
+//! assert_eq!(report.retired.by_peer, 1); // the server closed first
+//! assert_eq!(report.retired.local, 0);
+//! # let served = echo.shutdown().await;
+//! # assert_eq!(served.closed_first_by_server(), 1);
 //! # Ok(()) }
 //! ```
 
@@ -49,6 +58,7 @@ mod config;
 mod connection;
 pub mod connector;
 mod error;
+mod exchange;
 mod farewell;
 mod guard;
 mod key;

@@ -79,6 +79,11 @@ pub enum ClosedBy {
     Local,
     /// This side aborted with a RST; nobody keeps TIME_WAIT.
     Abort,
+    /// The kernel ended the connection because the peer stopped answering
+    /// (`ETIMEDOUT`: retransmissions, `TCP_USER_TIMEOUT` or keep-alive probes
+    /// went unanswered). The socket was closed without a FIN from this side,
+    /// so nobody here keeps TIME_WAIT.
+    TimedOut,
 }
 
 impl ClosedBy {
@@ -95,6 +100,7 @@ impl fmt::Display for ClosedBy {
             ClosedBy::PeerReset => "peer-reset",
             ClosedBy::Local => "local",
             ClosedBy::Abort => "abort",
+            ClosedBy::TimedOut => "timed-out",
         })
     }
 }

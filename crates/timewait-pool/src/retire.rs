@@ -8,6 +8,7 @@
 //! queue is drained.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use timewait_core::ledger::Destination;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
+use tracing::{Instrument, Span};
 
 use crate::config::PoolConfig;
 use crate::connection::{Connection, Health, PeerClose};
@@ -35,8 +37,15 @@ pub(crate) enum RetireReason {
     Evicted,
     /// The user asked, through the guard.
     Requested,
-    /// The user marked it broken, or its I/O failed.
+    /// The user marked it broken, or its I/O failed, or this side shut its
+    /// writing half down.
     Broken,
+    /// Its guard was dropped in the middle of an exchange (see
+    /// [`Pooled`](crate::Pooled)): the protocol state is unknown.
+    Interrupted,
+    /// The kernel gave up on it (`ETIMEDOUT`): already closed, without a FIN
+    /// from this side.
+    TimedOut,
     /// A health check found the peer gone or the protocol out of step.
     Unhealthy(Health),
     /// The pool is shutting down.
@@ -57,7 +66,10 @@ impl RetireReason {
         match self {
             RetireReason::Unhealthy(Health::PeerClosed) => Peer::Closed,
             RetireReason::Unhealthy(Health::PeerReset) => Peer::Reset,
-            RetireReason::Unhealthy(Health::Broken(_)) | RetireReason::Broken => Peer::Unreachable,
+            RetireReason::Unhealthy(Health::Broken(_))
+            | RetireReason::Broken
+            | RetireReason::Interrupted => Peer::Unreachable,
+            RetireReason::TimedOut => Peer::TimedOut,
             // Unasked-for bytes (an HTTP server's 408) usually precede the
             // peer's close: wait for it, but say nothing into an unknown
             // protocol state.
@@ -70,9 +82,13 @@ impl RetireReason {
 /// What the peer is known to have done, as far as closing goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Peer {
-    Open { farewell: bool },
+    Open {
+        farewell: bool,
+    },
     Closed,
     Reset,
+    /// The kernel ended the connection after the peer stopped answering.
+    TimedOut,
     Unreachable,
 }
 
@@ -94,6 +110,7 @@ fn plan(policy: ClosePolicy, peer: Peer) -> Plan {
         // The peer's FIN is in: closing now is the passive close.
         (Peer::Closed, _) => Plan::Close(ClosedBy::Peer),
         (Peer::Reset, _) => Plan::Close(ClosedBy::PeerReset),
+        (Peer::TimedOut, _) => Plan::Close(ClosedBy::TimedOut),
         (_, ClosePolicy::Local) => Plan::Close(ClosedBy::Local),
         (_, ClosePolicy::Abort) => Plan::Abort,
         (Peer::Unreachable, ClosePolicy::PeerFirst) => Plan::Fallback,
@@ -121,6 +138,8 @@ pub(crate) struct Job<K, C> {
     farewell: Option<Arc<dyn Farewell<C>>>,
     grace: Duration,
     fallback: Fallback,
+    /// The `retire` span; its `closer` is recorded when the job ends.
+    span: Span,
 }
 
 impl<K: fmt::Debug, C> fmt::Debug for Job<K, C> {
@@ -134,50 +153,68 @@ impl<K: fmt::Debug, C> fmt::Debug for Job<K, C> {
 }
 
 impl<K: Key, C: Connection> Job<K, C> {
+    /// Runs the job inside its `retire` span, and records who closed.
+    async fn run(self) -> (K, Option<Destination>, ClosedBy) {
+        let span = self.span.clone();
+        let outcome = self.close().instrument(span.clone()).await;
+        span.record("closer", tracing::field::display(outcome.2));
+        outcome
+    }
+
     /// Says the farewell, reads until the peer's FIN, then closes: the whole
     /// bounded by the grace period, after which the fallback applies.
-    async fn run(self) -> (K, Option<Destination>, ClosedBy) {
+    async fn close(self) -> (K, Option<Destination>, ClosedBy) {
         let Job {
             key,
             conn,
             farewell,
             grace,
             fallback,
+            span: _,
         } = self;
         let Conn {
             mut io,
             destination,
             ..
         } = conn;
-        let deadline = Instant::now() + grace;
+        // A grace too long to add to now never runs out.
+        let deadline = Instant::now().checked_add(grace);
         if let Some(farewell) = farewell {
-            match timeout_at(deadline, farewell.say(&mut io)).await {
-                Ok(Ok(())) => {}
+            match within(deadline, farewell.say(&mut io)).await {
+                Some(Ok(())) => {}
                 // A peer that cannot be told may still be closing: its FIN
                 // (or reset) is what the wait below looks for.
-                Ok(Err(error)) => tracing::debug!(key = ?key, %error, "farewell failed"),
-                Err(_) => return (key, destination, fall_back(io, fallback)),
+                Some(Err(error)) => tracing::debug!(key = ?key, %error, "farewell failed"),
+                None => return (key, destination, fall_back(io, fallback)),
             }
         }
-        let closed_by = match timeout_at(deadline, io.peer_close()).await {
-            Ok(Ok(PeerClose::Fin)) => {
+        let closed_by = match within(deadline, io.peer_close()).await {
+            Some(Ok(PeerClose::Fin)) => {
                 io.close();
                 ClosedBy::Peer
             }
-            Ok(Ok(PeerClose::Reset)) => {
+            Some(Ok(PeerClose::Reset)) => {
                 io.close();
                 ClosedBy::PeerReset
             }
-            Ok(Err(error)) => {
+            Some(Err(error)) => {
                 tracing::debug!(key = ?key, %error, "read failed while waiting for the peer's close");
                 fall_back(io, fallback)
             }
-            Err(_) => {
+            None => {
                 tracing::debug!(key = ?key, ?grace, "the peer did not close within the grace period");
                 fall_back(io, fallback)
             }
         };
         (key, destination, closed_by)
+    }
+}
+
+/// `future`'s output, unless `deadline` comes first (`None`: no deadline).
+async fn within<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Output> {
+    match deadline {
+        Some(deadline) => timeout_at(deadline, future).await.ok(),
+        None => Some(future.await),
     }
 }
 
@@ -188,7 +225,9 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let key = slot.key().clone();
         drop(slot);
         let policy = self.config.policy_for(&key);
-        tracing::debug!(key = ?key, %policy, ?reason, "retiring");
+        let span = retire_span(&key, policy);
+        let _entered = span.enter();
+        tracing::debug!(?reason, "retiring");
         let destination = conn.destination;
         let closed_by = match plan(policy, reason.peer()) {
             Plan::Close(closed_by) => {
@@ -212,9 +251,10 @@ impl<K: Key, C: Connection> Shared<K, C> {
                     },
                     grace: self.config.grace,
                     fallback: self.config.fallback,
+                    span: span.clone(),
                 };
                 let refused = if in_flight >= self.config.limits.max_retiring {
-                    Err(job)
+                    Err(Box::new(job))
                 } else {
                     self.queue_retirement(job)
                 };
@@ -228,8 +268,20 @@ impl<K: Key, C: Connection> Shared<K, C> {
                 }
             }
         };
+        span.record("closer", tracing::field::display(closed_by));
         self.record_retired(&key, destination, closed_by);
     }
+}
+
+/// The span of one retirement: `key` and `policy` now, `closer` (a
+/// [`ClosedBy`]) once the connection is closed.
+fn retire_span<K: Key>(key: &K, policy: ClosePolicy) -> Span {
+    tracing::debug_span!(
+        "retire",
+        key = ?key,
+        policy = %policy,
+        closer = tracing::field::Empty,
+    )
 }
 
 /// Retires an idle connection of a pool that is being dropped: there are no
@@ -244,6 +296,7 @@ pub(crate) fn retire_orphan<K: Key, C: Connection>(
     match config.policy_for(&key) {
         ClosePolicy::PeerFirst => {
             let job = Job {
+                span: retire_span(&key, ClosePolicy::PeerFirst),
                 key,
                 conn,
                 farewell: config.farewell.clone(),

@@ -16,12 +16,14 @@ pub struct Retired {
     pub local: u64,
     /// This client aborted with a RST.
     pub aborted: u64,
+    /// The kernel ended the connection after the peer stopped answering.
+    pub timed_out: u64,
 }
 
 impl Retired {
     /// All retired connections.
     pub fn total(&self) -> u64 {
-        self.by_peer + self.by_peer_reset + self.local + self.aborted
+        self.by_peer + self.by_peer_reset + self.local + self.aborted + self.timed_out
     }
 
     pub(crate) fn count(&mut self, closed_by: ClosedBy) {
@@ -30,6 +32,7 @@ impl Retired {
             ClosedBy::PeerReset => self.by_peer_reset += 1,
             ClosedBy::Local => self.local += 1,
             ClosedBy::Abort => self.aborted += 1,
+            ClosedBy::TimedOut => self.timed_out += 1,
         }
     }
 }
@@ -40,6 +43,7 @@ impl AddAssign for Retired {
         self.by_peer_reset += other.by_peer_reset;
         self.local += other.local;
         self.aborted += other.aborted;
+        self.timed_out += other.timed_out;
     }
 }
 

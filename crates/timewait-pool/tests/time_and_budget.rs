@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Connector, Ended, Server, TestConn};
+use support::{Connector, Ended, Server, TestConn, settle};
 use timewait_core::budget::{PortBudget, PortRange, TwReuse};
 use timewait_pool::{
     ClosePolicy, Error, Fallback, FarewellMessage, OnPortsExhausted, Pool, PoolBuilder,
@@ -18,13 +18,6 @@ type TestPool = Pool<&'static str, Connector, TestConn>;
 
 fn builder() -> PoolBuilder<&'static str, TestConn> {
     TestPool::builder().farewell(FarewellMessage::new(&b"QUIT\n"[..]))
-}
-
-/// Lets spawned tasks run without moving the clock.
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -247,4 +240,45 @@ async fn shutdown_with_a_connection_never_returned_ends_at_its_deadline() {
     assert_eq!(Instant::now() - start, Duration::from_secs(7));
     assert!(!report.completed);
     assert_eq!(report.still_in_use, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_use_that_outlasts_the_lifetime_is_the_final_one() {
+    // An HTTP client asks `is_final_use` before it sends `Connection: close`;
+    // the pool retires at check-in whatever is past its lifetime, so the two
+    // must agree.
+    let config = builder()
+        .max_lifetime(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let pool = TestPool::new(config, Connector::new(Server::Echo));
+    let guard = pool.clone().oneshot("k").await.unwrap();
+    assert!(!guard.is_final_use());
+    drop(guard);
+    advance(Duration::from_secs(9)).await;
+    let mut guard = pool.clone().oneshot("k").await.unwrap();
+    assert!(guard.is_reused() && !guard.is_final_use());
+    advance(Duration::from_secs(1)).await;
+    assert!(guard.is_final_use(), "the lifetime ran out during this use");
+    assert_eq!(guard.echo("still usable").await.unwrap(), "still usable");
+    drop(guard);
+    settle().await;
+    let next = pool.clone().oneshot("k").await.unwrap();
+    assert!(
+        !next.is_reused(),
+        "a connection past its lifetime was lent again"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_deadline_too_long_to_add_to_now_is_no_deadline() {
+    // `Instant + Duration::MAX` overflows; the shutdown must take it as
+    // "wait as long as it takes", not panic.
+    let pool = TestPool::new(builder().build().unwrap(), Connector::new(Server::Echo));
+    let mut guard = pool.clone().oneshot("k").await.unwrap();
+    assert_eq!(guard.echo("hi").await.unwrap(), "hi");
+    drop(guard);
+    let report = pool.shutdown(Duration::MAX).await;
+    assert!(report.completed, "{report:?}");
+    assert_eq!(report.retired.by_peer, 1, "{report:?}");
 }

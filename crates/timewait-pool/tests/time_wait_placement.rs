@@ -10,20 +10,18 @@
 #![allow(clippy::unwrap_used)] // unwrap is how a test fails
 
 use std::collections::BTreeSet;
-use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use timewait_core::TcpState;
 use timewait_core::budget::TwReuse;
-use timewait_core::sys::{Census, SocketEntry, StateSet};
+use timewait_core::sys::{Census, StateSet};
+use timewait_echo::{EchoHandle, EchoServer, EchoStats, OnQuit, fresh_listener, settled_time_wait};
 use timewait_pool::{
     ClosePolicy, Fallback, FarewellMessage, Pool, PoolBuilder, Pooled, Retired, TcpConnector,
 };
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tower::{Service, ServiceExt};
 
 /// Connections per close policy.
@@ -38,167 +36,32 @@ const SHUTDOWN: Duration = Duration::from_secs(10);
 /// Census polls: at most `POLLS` × `POLL_EVERY` of real time.
 const POLLS: usize = 500;
 const POLL_EVERY: Duration = Duration::from_millis(10);
-/// How long to wait for the server to see connections end.
-const SERVER_ENDS_WITHIN: Duration = Duration::from_secs(10);
+/// Bounds on waits for the server and the kernel, reached only on failure.
+const WITHIN: Duration = Duration::from_secs(10);
 
 type TestPool = Pool<SocketAddr, TcpConnector, TcpStream>;
 type Conn = Pooled<SocketAddr, TcpStream>;
 
 // ---------------------------------------------------------------------------
-// The test server
+// The test server: `timewait_echo`'s, on a port no earlier socket mentions
 
-/// What the server does with the line `QUIT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OnQuit {
-    /// Close the connection at once: the server sends the first FIN.
-    Close,
-    /// Ignore it; the server closes only after the client does.
-    Ignore,
+/// An echo server on loopback that never closes for idleness, so that every
+/// close the census sees is one the test caused.
+async fn echo_server(on_quit: OnQuit) -> EchoHandle {
+    let listener = fresh_listener("127.0.0.1".parse().unwrap()).await.unwrap();
+    EchoServer::new(listener)
+        .idle_timeout(None)
+        .on_quit(on_quit)
+        .spawn()
 }
 
-/// How one connection ended, as the server saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum End {
-    /// It read `QUIT` and closed first.
-    Quit,
-    /// The test told it to hang up, and it closed first.
-    HungUp,
-    /// The client closed first (read returned 0); the server closed after.
-    Eof,
-    /// The client reset the connection.
-    Reset,
-    /// Another I/O error, on the connection or in `accept`.
-    Failed(io::ErrorKind),
-}
-
-/// A newline-delimited echo server on `127.0.0.1:0`, one task per
-/// connection, reporting how each connection ended.
-struct EchoServer {
-    addr: SocketAddr,
-    ends: mpsc::UnboundedReceiver<End>,
-    hang_up: watch::Sender<()>,
-    accept: JoinHandle<()>,
-}
-
-impl EchoServer {
-    async fn start(on_quit: OnQuit) -> EchoServer {
-        let listener = unused_port_listener().await;
-        let addr = listener.local_addr().unwrap();
-        let (ends_tx, ends) = mpsc::unbounded_channel();
-        let (hang_up, hang_up_rx) = watch::channel(());
-        let accept = tokio::spawn(async move {
-            loop {
-                let stream = match listener.accept().await {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        // An accept error ends the server; the test sees it
-                        // among the ends, and its next connect fails.
-                        let _ = ends_tx.send(End::Failed(e.kind()));
-                        return;
-                    }
-                };
-                // Only a hang-up sent after this connection arrived applies.
-                let mut hang_up = hang_up_rx.clone();
-                hang_up.borrow_and_update();
-                let ends_tx = ends_tx.clone();
-                tokio::spawn(async move {
-                    let end = serve(stream, on_quit, hang_up).await;
-                    let _ = ends_tx.send(end);
-                });
-            }
-        });
-        EchoServer {
-            addr,
-            ends,
-            hang_up,
-            accept,
-        }
-    }
-
-    /// Tells every connection open now to close, server first.
-    fn hang_up(&self) {
-        self.hang_up.send_replace(());
-    }
-
-    /// The next `n` connection ends, sorted; fails if they do not come.
-    async fn ends(&mut self, n: usize) -> Vec<End> {
-        let mut ends = Vec::with_capacity(n);
-        while ends.len() < n {
-            match tokio::time::timeout(SERVER_ENDS_WITHIN, self.ends.recv()).await {
-                Ok(Some(end)) => ends.push(end),
-                _ => panic!("the server saw only {ends:?} of {n} connection ends"),
-            }
-        }
-        ends.sort();
-        ends
-    }
-}
-
-impl Drop for EchoServer {
-    fn drop(&mut self) {
-        self.accept.abort();
-    }
-}
-
-/// A listener on `127.0.0.1:0` whose port no other socket mentions yet.
-///
-/// A port freed by an earlier listener (of this test binary or another run)
-/// is still the remote port of its clients' TIME_WAIT entries for 60 s, and
-/// the kernel may hand it out again; counting by port would then count them.
-/// Such a port is kept bound while the next is tried, so it is not offered
-/// again.
-async fn unused_port_listener() -> TcpListener {
-    let mut skipped = Vec::new();
-    for _ in 0..20 {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let others = sockets_of(addr).len();
-        if others == 0 {
-            return listener;
-        }
-        eprintln!("skipping {addr}: {others} sockets of earlier connections");
-        skipped.push(listener);
-    }
-    panic!("every port tried still had sockets of earlier connections: {skipped:?}");
-}
-
-/// Echoes lines until `QUIT` (per `on_quit`), a hang-up, the client's close
-/// or an error. Returning drops the socket: with nothing left unread, that
-/// sends a FIN (the first one, unless the client's came first).
-async fn serve(stream: TcpStream, on_quit: OnQuit, mut hang_up: watch::Receiver<()>) -> End {
-    let mut stream = BufReader::new(stream);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let read = tokio::select! {
-            read = stream.read_until(b'\n', &mut line) => read,
-            _ = hang_up.changed() => return End::HungUp,
-        };
-        match read {
-            Ok(0) => return End::Eof,
-            Ok(_) if line == b"QUIT\n" => {
-                if on_quit == OnQuit::Close {
-                    return match stream.flush().await {
-                        Ok(()) => End::Quit,
-                        Err(e) => io_end(&e),
-                    };
-                }
-            }
-            Ok(_) => {
-                if let Err(e) = stream.write_all(&line).await {
-                    return io_end(&e);
-                }
-            }
-            Err(e) => return io_end(&e),
-        }
-    }
-}
-
-fn io_end(error: &io::Error) -> End {
-    match error.kind() {
-        io::ErrorKind::ConnectionReset => End::Reset,
-        kind => End::Failed(kind),
-    }
+/// The server's counters once `n` connections have ended; fails if they do
+/// not end.
+async fn ended(server: &EchoHandle, n: usize) -> EchoStats {
+    tokio::time::timeout(WITHIN, server.ended(count(n)))
+        .await
+        .unwrap_or_else(|_| panic!("the server saw fewer than {n} ends: {:?}", server.stats()));
+    server.stats()
 }
 
 // ---------------------------------------------------------------------------
@@ -274,54 +137,33 @@ struct TimeWait {
     client_side: BTreeSet<SocketAddr>,
 }
 
-/// Every socket whose local or remote port is `server`'s, but its listener:
-/// the sockets of the server's connections, on both sides.
-fn sockets_of(server: SocketAddr) -> Vec<SocketEntry> {
-    Census::new()
-        .port(server.port())
-        .list()
-        .unwrap()
-        .into_iter()
-        .filter(|e| !(e.local == server && e.tcp_state() == Some(TcpState::Listen)))
-        .collect()
-}
-
-/// Polls the census until every socket of `server`'s connections is in
-/// TIME_WAIT (the kernel handles FINs and ACKs asynchronously; a socket
-/// still closing could yet add an entry), then reads the TIME_WAIT entries
-/// by the server's port: as local port (server side) and as remote port
-/// (client side). From then on the counts can only fall, after 60 s.
-async fn settled_time_wait(server: SocketAddr) -> TimeWait {
-    let mut sockets = Vec::new();
-    for _ in 0..POLLS {
-        sockets = sockets_of(server);
-        if sockets
-            .iter()
-            .all(|e| e.tcp_state() == Some(TcpState::TimeWait))
-        {
-            let port = server.port();
-            let server_side = Census::time_wait().local_port(port).list().unwrap();
-            let client_side = Census::time_wait().remote_port(port).list().unwrap();
-            assert!(
-                server_side.iter().all(|e| e.local == server),
-                "{server_side:?}"
-            );
-            assert!(
-                client_side.iter().all(|e| e.remote == server),
-                "{client_side:?}"
-            );
-            let found = TimeWait {
-                server_side: server_side.iter().map(|e| e.remote).collect(),
-                client_side: client_side.iter().map(|e| e.local).collect(),
-            };
-            // A set would hide a duplicate entry; the counts must match too.
-            assert_eq!(found.server_side.len(), server_side.len());
-            assert_eq!(found.client_side.len(), client_side.len());
-            return found;
-        }
-        tokio::time::sleep(POLL_EVERY).await;
-    }
-    panic!("the connections of {server} did not finish closing: {sockets:?}");
+/// Waits until every socket of `server`'s connections is in TIME_WAIT or
+/// gone (`timewait_echo`'s witness), then reads the TIME_WAIT entries by the
+/// server's port: as local port (server side) and as remote port (client
+/// side). From then on the sets can only shrink, after 60 s.
+async fn settled_addresses(server: SocketAddr) -> TimeWait {
+    let sides = settled_time_wait(server, WITHIN).await.unwrap();
+    let port = server.port();
+    let server_side = Census::time_wait().local_port(port).list().unwrap();
+    let client_side = Census::time_wait().remote_port(port).list().unwrap();
+    assert!(
+        server_side.iter().all(|e| e.local == server),
+        "{server_side:?}"
+    );
+    assert!(
+        client_side.iter().all(|e| e.remote == server),
+        "{client_side:?}"
+    );
+    let found = TimeWait {
+        server_side: server_side.iter().map(|e| e.remote).collect(),
+        client_side: client_side.iter().map(|e| e.local).collect(),
+    };
+    // A set would hide a duplicate entry; the witness's counts must match.
+    assert_eq!(
+        (found.server_side.len(), found.client_side.len()),
+        (sides.server, sides.client)
+    );
+    found
 }
 
 /// Waits until the client socket `client` holds the server's FIN
@@ -346,14 +188,14 @@ async fn wait_for_close_wait(client: SocketAddr) {
 async fn peer_first_with_a_farewell_leaves_every_time_wait_on_the_server() {
     // The pool says QUIT and waits for the server's FIN, so the server is the
     // active closer of every connection and the client of none.
-    let mut server = EchoServer::start(OnQuit::Close).await;
+    let server = echo_server(OnQuit::Close).await;
     let mut pool = single_use_pool(ClosePolicy::PeerFirst);
-    let clients = use_each_once(&mut pool, server.addr, N).await;
+    let clients = use_each_once(&mut pool, server.local_addr(), N).await;
     let report = pool.shutdown(SHUTDOWN).await;
     assert!(report.completed, "{report:?}");
 
-    assert_eq!(server.ends(N).await, vec![End::Quit; N]);
-    let tw = settled_time_wait(server.addr).await;
+    assert_eq!(ended(&server, N).await.quit, count(N));
+    let tw = settled_addresses(server.local_addr()).await;
     eprintln!(
         "peer-first: {} server-side, {} client-side TIME_WAIT",
         tw.server_side.len(),
@@ -373,14 +215,14 @@ async fn peer_first_with_a_farewell_leaves_every_time_wait_on_the_server() {
 async fn local_close_leaves_every_time_wait_on_the_client_and_in_the_ledger() {
     // The pool closes at once: the client is the active closer; the server,
     // reading EOF, closes after it.
-    let mut server = EchoServer::start(OnQuit::Close).await;
+    let server = echo_server(OnQuit::Close).await;
     let mut pool = single_use_pool(ClosePolicy::Local);
-    let clients = use_each_once(&mut pool, server.addr, N).await;
+    let clients = use_each_once(&mut pool, server.local_addr(), N).await;
     let report = pool.shutdown(SHUTDOWN).await;
     assert!(report.completed, "{report:?}");
 
-    assert_eq!(server.ends(N).await, vec![End::Eof; N]);
-    let tw = settled_time_wait(server.addr).await;
+    assert_eq!(ended(&server, N).await.client_closed, count(N));
+    let tw = settled_addresses(server.local_addr()).await;
     eprintln!(
         "local: {} server-side, {} client-side TIME_WAIT",
         tw.server_side.len(),
@@ -394,21 +236,21 @@ async fn local_close_leaves_every_time_wait_on_the_client_and_in_the_ledger() {
     assert_eq!(total.activity.connects, count(N));
     assert_eq!(retired_of(total.activity.retired), retired(0, N, 0));
     assert_eq!(total.local_time_wait, N, "the ledger counts each one");
-    assert_eq!(stats.key(&server.addr).unwrap().local_time_wait, N);
+    assert_eq!(stats.key(&server.local_addr()).unwrap().local_time_wait, N);
 }
 
 #[tokio::test]
 async fn abort_leaves_no_time_wait_on_either_side() {
     // SO_LINGER 0: the client sends a RST, which ends the connection on both
     // sides without TIME_WAIT.
-    let mut server = EchoServer::start(OnQuit::Close).await;
+    let server = echo_server(OnQuit::Close).await;
     let mut pool = single_use_pool(ClosePolicy::Abort);
-    use_each_once(&mut pool, server.addr, N).await;
+    use_each_once(&mut pool, server.local_addr(), N).await;
     let report = pool.shutdown(SHUTDOWN).await;
     assert!(report.completed, "{report:?}");
 
-    assert_eq!(server.ends(N).await, vec![End::Reset; N]);
-    let tw = settled_time_wait(server.addr).await;
+    assert_eq!(ended(&server, N).await.reset, count(N));
+    let tw = settled_addresses(server.local_addr()).await;
     eprintln!(
         "abort: {} server-side, {} client-side TIME_WAIT",
         tw.server_side.len(),
@@ -427,7 +269,7 @@ async fn abort_leaves_no_time_wait_on_either_side() {
 async fn peer_first_falls_back_to_a_local_close_when_the_server_ignores_the_farewell() {
     // The server never closes first, so every retirement waits out the grace
     // and then closes locally: TIME_WAIT on the client, charged to the ledger.
-    let mut server = EchoServer::start(OnQuit::Ignore).await;
+    let server = echo_server(OnQuit::Ignore).await;
     let config = builder(ClosePolicy::PeerFirst)
         .grace(SHORT_GRACE)
         .fallback(Fallback::Local)
@@ -435,15 +277,18 @@ async fn peer_first_falls_back_to_a_local_close_when_the_server_ignores_the_fare
         .build()
         .unwrap();
     let mut pool = Pool::new(config, TcpConnector::new());
-    let clients = use_each_once(&mut pool, server.addr, STUBBORN_N).await;
+    let clients = use_each_once(&mut pool, server.local_addr(), STUBBORN_N).await;
     let report = pool.shutdown(SHUTDOWN).await;
     assert!(report.completed, "{report:?}");
     // The last retirement starts after the shutdown did (one thread), and
     // falls back only when its grace has run out.
     assert!(report.elapsed >= SHORT_GRACE, "{report:?}");
 
-    assert_eq!(server.ends(STUBBORN_N).await, vec![End::Eof; STUBBORN_N]);
-    let tw = settled_time_wait(server.addr).await;
+    assert_eq!(
+        ended(&server, STUBBORN_N).await.client_closed,
+        count(STUBBORN_N)
+    );
+    let tw = settled_addresses(server.local_addr()).await;
     eprintln!(
         "peer-first, ignored farewell: {} server-side, {} client-side TIME_WAIT",
         tw.server_side.len(),
@@ -464,19 +309,19 @@ async fn peer_first_falls_back_to_a_local_close_when_the_server_ignores_the_fare
 async fn checkout_retires_an_idle_connection_the_server_closed_and_lends_a_new_one() {
     // An idle connection whose FIN is in is never lent: the checkout sees it,
     // retires it as closed by the peer (a passive close) and connects anew.
-    let mut server = EchoServer::start(OnQuit::Close).await;
+    let server = echo_server(OnQuit::Close).await;
     let mut pool = Pool::new(
         builder(ClosePolicy::PeerFirst).build().unwrap(),
         TcpConnector::new(),
     );
 
-    let mut first = checkout(&mut pool, server.addr).await;
+    let mut first = checkout(&mut pool, server.local_addr()).await;
     assert!(!first.is_reused());
     let closed = first.local_addr().unwrap();
     echo(&mut first, "one").await;
     drop(first);
     // While the server keeps it open, the connection is reused.
-    let mut again = checkout(&mut pool, server.addr).await;
+    let mut again = checkout(&mut pool, server.local_addr()).await;
     assert!(again.is_reused());
     assert_eq!(again.local_addr().unwrap(), closed);
     echo(&mut again, "two").await;
@@ -484,10 +329,10 @@ async fn checkout_retires_an_idle_connection_the_server_closed_and_lends_a_new_o
     assert_eq!(pool.stats().total.idle, 1);
 
     server.hang_up();
-    assert_eq!(server.ends(1).await, vec![End::HungUp]);
+    assert_eq!(ended(&server, 1).await.hung_up, 1);
     wait_for_close_wait(closed).await;
 
-    let mut fresh = checkout(&mut pool, server.addr).await;
+    let mut fresh = checkout(&mut pool, server.local_addr()).await;
     assert!(!fresh.is_reused());
     let opened = fresh.local_addr().unwrap();
     assert_ne!(opened, closed);
@@ -500,8 +345,8 @@ async fn checkout_retires_an_idle_connection_the_server_closed_and_lends_a_new_o
 
     let report = pool.shutdown(SHUTDOWN).await;
     assert!(report.completed, "{report:?}");
-    assert_eq!(server.ends(1).await, vec![End::Quit]);
-    let tw = settled_time_wait(server.addr).await;
+    assert_eq!(ended(&server, 2).await.quit, 1);
+    let tw = settled_addresses(server.local_addr()).await;
     eprintln!(
         "dead idle connection: {} server-side, {} client-side TIME_WAIT",
         tw.server_side.len(),

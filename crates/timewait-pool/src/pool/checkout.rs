@@ -98,7 +98,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         }
         self.count(slot.key(), |a| a.reuses += 1);
         tracing::trace!(key = ?slot.key(), uses = conn.uses, "reuse");
-        Ok(Pooled::new(conn, slot, permit, true, self.config.max_uses))
+        Ok(Pooled::new(conn, slot, permit, true, self.config.ends()))
     }
 
     /// The synchronous part of a checkout: an idle connection of `key`, if a
@@ -207,13 +207,7 @@ where
         uses: 0,
         destination,
     };
-    Ok(Pooled::new(
-        conn,
-        slot,
-        permit,
-        false,
-        shared.config.max_uses,
-    ))
+    Ok(Pooled::new(conn, slot, permit, false, shared.config.ends()))
 }
 
 /// Waits, or fails, while the destination's ports are spent.
@@ -241,8 +235,14 @@ async fn wait_for_ports<K: Key, C: Connection>(
             });
         }
         shared.count(key, |a| a.budget_waits += 1);
-        tracing::debug!(?destination, wait = ?until.saturating_duration_since(now), "ports spent; waiting for a TIME_WAIT entry to end");
-        sleep_until(until).await;
+        let wait = until.saturating_duration_since(now);
+        let span = tracing::debug_span!("budget_wait", key = ?key, ?destination, ?wait);
+        async {
+            tracing::debug!("ports spent; waiting for a TIME_WAIT entry to end");
+            sleep_until(until).await;
+        }
+        .instrument(span)
+        .await;
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod checkout;
 pub(crate) mod reaper;
+mod recency;
 pub(crate) mod shared;
 mod shutdown;
 pub(crate) mod slot;

@@ -99,6 +99,25 @@ impl<K: Key, C: Connection> Shared<K, C> {
     /// Takes an idle connection of `key`, or room to connect, or a place in
     /// the key's queue.
     pub(crate) fn acquire(self: &Arc<Self>, key: &K, may_connect: bool) -> Option<Acquire<K, C>> {
+        let mut evicted = Vec::new();
+        let acquired = self.acquire_locked(key, may_connect, &mut evicted);
+        // The lock is released: the forgotten keys' connections can go.
+        let weak = Arc::downgrade(self);
+        for (key, conn) in evicted {
+            // Their counts left with their key.
+            let mut slot = Slot::lent(key, weak.clone());
+            slot.disarm();
+            self.retire(slot, conn, RetireReason::Evicted);
+        }
+        acquired
+    }
+
+    fn acquire_locked(
+        self: &Arc<Self>,
+        key: &K,
+        may_connect: bool,
+        evicted: &mut Vec<(K, Conn<C>)>,
+    ) -> Option<Acquire<K, C>> {
         let limits = self.config.limits;
         let weak = Arc::downgrade(self);
         let mut guard = self.state.lock();
@@ -106,7 +125,12 @@ impl<K: Key, C: Connection> Shared<K, C> {
         if state.closed {
             return Some(Acquire::Closed);
         }
-        let entry = state.key_mut(key, limits.max_keys);
+        let tick = state.tick();
+        let entry = match state.keys.get_mut(key) {
+            Some(entry) => entry,
+            None => state.add_key(key, tick, limits.max_keys, evicted),
+        };
+        entry.last_used = tick;
         if let Some(idle) = entry.idle.pop_back() {
             return Some(Acquire::Idle(idle.conn, Slot::lent(key.clone(), weak)));
         }
@@ -240,6 +264,19 @@ impl<K: Key, C: Connection> Shared<K, C> {
         retire: Option<RetireReason>,
     ) {
         let now = Instant::now();
+        // A connection cut off mid-exchange whose peer has already closed or
+        // reset it needs no fallback: say what the peer did.
+        let retire = match retire {
+            Some(RetireReason::Interrupted) => {
+                let health = conn.io.health();
+                Some(if health.peer_ended() {
+                    RetireReason::Unhealthy(health)
+                } else {
+                    RetireReason::Interrupted
+                })
+            }
+            other => other,
+        };
         let reason = retire
             .or_else(|| self.is_closed().then_some(RetireReason::Shutdown))
             .or_else(|| {
@@ -296,10 +333,17 @@ impl<K: Key, C: Connection> Shared<K, C> {
     }
 
     /// When an idle connection stops being lent: its idle limit or its end of
-    /// life, whichever comes first.
+    /// life, whichever comes first. A limit too long to add to an instant is
+    /// no limit.
     pub(crate) fn idle_deadline(&self, conn: &Conn<C>, now: Instant) -> Option<Instant> {
-        let idle = self.config.idle_limit().map(|limit| now + limit);
-        let life = self.config.max_lifetime.map(|life| conn.created + life);
+        let idle = self
+            .config
+            .idle_limit()
+            .and_then(|limit| now.checked_add(limit));
+        let life = self
+            .config
+            .max_lifetime
+            .and_then(|life| conn.created.checked_add(life));
         match (idle, life) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -379,8 +423,8 @@ impl<K: Key, C: Connection> Shared<K, C> {
 
     /// Queues a retirement for the background worker. Gives the job back when
     /// the worker is gone.
-    pub(crate) fn queue_retirement(&self, job: Job<K, C>) -> Result<(), Job<K, C>> {
-        self.retire_tx.send(job).map_err(|e| e.0)
+    pub(crate) fn queue_retirement(&self, job: Job<K, C>) -> Result<(), Box<Job<K, C>>> {
+        self.retire_tx.send(job).map_err(|e| Box::new(e.0))
     }
 
     /// Stops lending: marks the pool closed and takes every idle connection

@@ -36,7 +36,8 @@ pub(crate) async fn run<K: Key, C: Connection>(
     deadline: Duration,
 ) -> ShutdownReport {
     let start = Instant::now();
-    let until = start + deadline;
+    // A deadline too long to add to now is no deadline.
+    let until = start.checked_add(deadline);
     let before = shared.stats().total.activity.retired;
     let idle = shared.close();
     let idle_retired = idle.len();
@@ -54,12 +55,16 @@ pub(crate) async fn run<K: Key, C: Connection>(
         let stats = shared.stats();
         let retiring = shared.retiring.load(Ordering::Acquire);
         let in_use = stats.total.open;
-        if (in_use == 0 && retiring == 0) || Instant::now() >= until {
+        let past = until.is_some_and(|until| Instant::now() >= until);
+        if (in_use == 0 && retiring == 0) || past {
             break (in_use, retiring);
         }
-        tokio::select! {
-            () = drained => {}
-            () = sleep_until(until) => {}
+        match until {
+            Some(until) => tokio::select! {
+                () = drained => {}
+                () = sleep_until(until) => {}
+            },
+            None => drained.await,
         }
     };
     let after = shared.stats().total.activity.retired;
@@ -68,6 +73,7 @@ pub(crate) async fn run<K: Key, C: Connection>(
         by_peer_reset: after.by_peer_reset - before.by_peer_reset,
         local: after.local - before.local,
         aborted: after.aborted - before.aborted,
+        timed_out: after.timed_out - before.timed_out,
     };
     let report = ShutdownReport {
         idle_retired,

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use crate::connection::Connection;
 use crate::key::Key;
+use crate::pool::recency::Recency;
 use crate::pool::slot::Slot;
 use crate::stats::{Activity, KeyStats};
 
@@ -67,11 +68,6 @@ impl<K: Key, C: Connection> KeyState<K, C> {
         }
     }
 
-    /// Nothing open and nobody waiting: the key can be forgotten.
-    pub(crate) fn is_vacant(&self) -> bool {
-        self.open == 0 && self.waiters.is_empty()
-    }
-
     pub(crate) fn stats(&self, ledger: &TimeWaitLedger, now: std::time::Instant) -> KeyStats {
         let idle = self.idle.len();
         KeyStats {
@@ -95,7 +91,9 @@ pub(crate) struct State<K: Key, C: Connection> {
     /// Activity of every key, forgotten ones included.
     pub(crate) activity: Activity,
     /// Counts uses, to order keys by recency.
-    pub(crate) tick: u64,
+    tick: u64,
+    /// The keys in order of use, for `max_keys`.
+    recency: Recency<K>,
     /// The earliest idle deadline the reaper was told of.
     pub(crate) next_reap: Option<Instant>,
     pub(crate) closed: bool,
@@ -109,39 +107,47 @@ impl<K: Key, C: Connection> State<K, C> {
             ledger,
             activity: Activity::default(),
             tick: 0,
+            recency: Recency::new(),
             next_reap: None,
             closed: false,
         }
     }
 
-    /// The key's state, created if new. At `max_keys`, the least recently
-    /// used vacant key is forgotten first.
-    pub(crate) fn key_mut(&mut self, key: &K, max_keys: usize) -> &mut KeyState<K, C> {
+    /// The next use tick.
+    pub(crate) fn tick(&mut self) -> u64 {
         self.tick += 1;
-        let tick = self.tick;
-        if !self.keys.contains_key(key) && self.keys.len() >= max_keys {
-            self.forget_least_recent();
-        }
-        let state = self
-            .keys
-            .entry(key.clone())
-            .or_insert_with(|| KeyState::new(tick));
-        state.last_used = tick;
-        state
+        self.tick
     }
 
-    /// Forgets the least recently used vacant key. A linear scan: it runs
-    /// only when a new key arrives at the limit, and the limit bounds it.
-    fn forget_least_recent(&mut self) {
-        let victim = self
-            .keys
-            .iter()
-            .filter(|(_, s)| s.is_vacant())
-            .min_by_key(|(_, s)| s.last_used)
-            .map(|(k, _)| k.clone());
-        if let Some(victim) = victim {
-            self.keys.remove(&victim);
+    /// Remembers a new key, used at `tick`. At `max_keys`, the least
+    /// recently used keys with nothing lent, nothing being made and nobody
+    /// waiting are forgotten first; their idle connections go to `evicted`
+    /// (their open counts already taken off) to be retired by the caller
+    /// once the lock is released. When every key is busy the new key is
+    /// remembered anyway (see `PoolBuilder::max_keys`).
+    pub(crate) fn add_key(
+        &mut self,
+        key: &K,
+        tick: u64,
+        max_keys: usize,
+        evicted: &mut Vec<(K, Conn<C>)>,
+    ) -> &mut KeyState<K, C> {
+        while self.keys.len() >= max_keys {
+            let Some(victim) = self.recency.take_least_recent(&mut self.keys, |s| {
+                s.waiters.retain(|w| !w.is_closed());
+                s.open == s.idle.len() && s.waiters.is_empty()
+            }) else {
+                break;
+            };
+            if let Some(state) = self.keys.remove(&victim) {
+                self.total_open = self.total_open.saturating_sub(state.open);
+                evicted.extend(state.idle.into_iter().map(|i| (victim.clone(), i.conn)));
+            }
         }
+        self.recency.added(key.clone(), tick);
+        self.keys
+            .entry(key.clone())
+            .or_insert_with(|| KeyState::new(tick))
     }
 
     /// The least recently used key other than `except` that has an idle

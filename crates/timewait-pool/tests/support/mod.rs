@@ -177,3 +177,10 @@ async fn serve(io: DuplexStream, server: Server) {
         }
     }
 }
+
+/// Lets spawned tasks run without moving the clock.
+pub async fn settle() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}

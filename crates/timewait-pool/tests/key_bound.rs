@@ -1,0 +1,114 @@
+//! `max_keys`: past it, the least recently used key that is not busy is
+//! forgotten and its idle connections retired; busy keys are kept. In-memory
+//! connections, paused time.
+
+mod support;
+
+use support::{Connector, Ended, Server, TestConn};
+use timewait_pool::{ClosePolicy, Pool};
+use tower::ServiceExt;
+
+type TestPool = Pool<&'static str, Connector, TestConn>;
+
+fn pool(max_keys: usize, connector: &Connector) -> TestPool {
+    let config = TestPool::builder()
+        .close_policy(ClosePolicy::Local)
+        .max_idle_per_key(1)
+        .max_keys(max_keys)
+        .build()
+        .unwrap();
+    TestPool::new(config, connector.clone())
+}
+
+/// `n` distinct keys, `k0` to `k{n-1}`.
+fn keys(n: usize) -> Vec<&'static str> {
+    (0..n)
+        .map(|i| &*Box::leak(format!("k{i}").into_boxed_str()))
+        .collect()
+}
+
+fn remembered(pool: &TestPool) -> Vec<&'static str> {
+    let mut keys: Vec<_> = pool.stats().keys.into_iter().map(|(k, _)| k).collect();
+    keys.sort_unstable();
+    keys
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_thousand_keys_leave_only_the_most_recent_ones_and_their_connections() {
+    const KEYS: usize = 10_000;
+    const BOUND: usize = 100;
+    let connector = Connector::new(Server::Echo);
+    let pool = pool(BOUND, &connector);
+    let keys = keys(KEYS);
+    for (i, key) in keys.iter().enumerate() {
+        let conn = pool.clone().oneshot(*key).await.unwrap();
+        assert_eq!(conn.key, *key, "lent across keys");
+        assert!(!conn.is_reused());
+        drop(conn);
+        if i % 500 == 0 {
+            assert!(pool.stats().keys.len() <= BOUND);
+        }
+    }
+    let mut newest = keys[KEYS - BOUND..].to_vec();
+    newest.sort_unstable();
+    assert_eq!(remembered(&pool), newest);
+    let stats = pool.stats().total;
+    assert_eq!((stats.open, stats.idle), (BOUND, BOUND), "{stats:?}");
+    // Every connection of a forgotten key was closed under the policy.
+    let retired = stats.activity.retired;
+    assert_eq!(retired.local as usize, KEYS - BOUND, "{retired:?}");
+    let ended = connector.ended();
+    assert_eq!(ended.len(), KEYS - BOUND);
+    assert!(ended.iter().all(|(_, how)| *how == Ended::Closed));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_used_again_outlives_keys_used_once_after_it() {
+    let connector = Connector::new(Server::Echo);
+    let pool = pool(2, &connector);
+    drop(pool.clone().oneshot("a").await.unwrap());
+    drop(pool.clone().oneshot("b").await.unwrap());
+    let again = pool.clone().oneshot("a").await.unwrap();
+    assert!(again.is_reused());
+    drop(again);
+    drop(pool.clone().oneshot("c").await.unwrap());
+    assert_eq!(
+        remembered(&pool),
+        ["a", "c"],
+        "b was the least recently used"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_key_is_never_forgotten_and_its_connection_comes_back_to_it() {
+    let connector = Connector::new(Server::Echo);
+    let pool = pool(10, &connector);
+    let held = pool.clone().oneshot("busy").await.unwrap();
+    let held_id = held.id;
+    for key in keys(1_000) {
+        drop(pool.clone().oneshot(key).await.unwrap());
+    }
+    assert!(remembered(&pool).contains(&"busy"));
+    assert!(pool.stats().keys.len() <= 10);
+    drop(held);
+    let again = pool.clone().oneshot("busy").await.unwrap();
+    assert!(again.is_reused() && again.id == held_id);
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_every_key_is_busy_a_new_key_is_taken_and_the_bound_comes_back() {
+    let connector = Connector::new(Server::Echo);
+    let pool = pool(2, &connector);
+    let a = pool.clone().oneshot("a").await.unwrap();
+    let b = pool.clone().oneshot("b").await.unwrap();
+    let c = pool.clone().oneshot("c").await.unwrap();
+    assert_eq!(
+        remembered(&pool),
+        ["a", "b", "c"],
+        "over the bound while all are busy"
+    );
+    drop((a, b, c));
+    drop(pool.clone().oneshot("d").await.unwrap());
+    assert!(pool.stats().keys.len() <= 2, "{:?}", remembered(&pool));
+    assert!(remembered(&pool).contains(&"d"));
+}
