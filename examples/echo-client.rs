@@ -270,6 +270,7 @@ fn write_json(
             "by_peer_reset": retired.by_peer_reset,
             "local": retired.local,
             "aborted": retired.aborted,
+            "timed_out": retired.timed_out,
         },
         "shutdown_completed": shutdown.completed,
     });
@@ -303,12 +304,13 @@ fn write_text(
     )?;
     writeln!(
         out,
-        "retired     {}: server closed first {}, server reset {}, closed here first {}, aborted here {}",
+        "retired     {}: server closed first {}, server reset {}, closed here first {}, aborted here {}, timed out {}",
         retired.total(),
         retired.by_peer,
         retired.by_peer_reset,
         retired.local,
-        retired.aborted
+        retired.aborted,
+        retired.timed_out
     )?;
     writeln!(
         out,

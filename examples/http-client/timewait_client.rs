@@ -145,8 +145,8 @@ pub(crate) async fn run(
     let stats = pool.stats().total;
     let retired = stats.activity.retired;
     let mut notes = vec![format!(
-        "retired: {} closed by the server, {} reset by it, {} closed here, {} aborted",
-        retired.by_peer, retired.by_peer_reset, retired.local, retired.aborted
+        "retired: {} closed by the server, {} reset by it, {} closed here, {} aborted, {} timed out",
+        retired.by_peer, retired.by_peer_reset, retired.local, retired.aborted, retired.timed_out
     )];
     if !report.completed {
         notes.push(format!(
