@@ -29,7 +29,7 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use nix::sched::{CloneFlags, unshare};
 use timewait::core::sys::{Census, Source};
 
@@ -131,7 +131,9 @@ fn census(c: &mut Criterion) {
     );
 
     let mut group = c.benchmark_group("core/census");
+    // Milliseconds an iteration: flat sampling keeps the sample count.
     group
+        .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(4))
         .sample_size(20);
