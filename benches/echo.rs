@@ -23,10 +23,10 @@
 //!
 //! Run: `cargo bench --bench echo`.
 
+#[path = "support/loopback.rs"]
+mod loopback;
 #[path = "support/tasks.rs"]
 mod tasks;
-#[path = "support/witness.rs"]
-mod witness;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, criterion_group, criterion_main};
+use loopback::CLIENTS;
 use timewait::pool::{FarewellMessage, Pool, TcpConnector};
 use timewait_echo::{
     EchoHandle, EchoServer, QUIT, connect_and_exchange, exchange, quit_and_wait_for_close,
@@ -44,9 +45,6 @@ use tokio::runtime::Runtime;
 use tower::{Service, ServiceExt};
 
 const GROUP: &str = "echo/loopback";
-/// Concurrent clients, and so connections for the pool and the raw ones.
-const CLIENTS: usize = 8;
-const WORKERS: usize = 2;
 /// 63 bytes and the newline.
 const LINE: &[u8; 64] = b"timewait echo bench: sixty-three bytes of payload, then a LF...\n";
 /// Connects that `connect-per-request` may make in one run, probe included.
@@ -74,13 +72,6 @@ fn echo_server(runtime: &Runtime) -> EchoHandle {
         // Connections held between samples must not be closed for idleness.
         EchoServer::new(listener).idle_timeout(None).spawn()
     })
-}
-
-fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
-    group
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
 }
 
 /// Requests through the pool, one checkout each.
@@ -210,13 +201,13 @@ fn connect_per_request(
 }
 
 fn echo(c: &mut Criterion) {
-    let runtime = tasks::multi_thread(WORKERS);
+    let runtime = tasks::multi_thread(loopback::WORKERS);
     let servers = [(); 3].map(|()| echo_server(&runtime));
     let [raw_server, pooled_server, connect_server] =
         servers.each_ref().map(EchoHandle::local_addr);
 
     let mut group = c.benchmark_group(GROUP);
-    configure(&mut group);
+    loopback::configure(&mut group);
     let raw = raw_persistent(&mut group, &runtime, raw_server);
     let pool = pool_peer_first(&mut group, &runtime, pooled_server);
     let connects = connect_per_request(&mut group, &runtime, connect_server);
@@ -233,9 +224,9 @@ fn echo(c: &mut Criterion) {
                 eprintln!("{GROUP}/raw-persistent: a connection did not close cleanly: {error}");
             }
         }
-        witness::print_time_wait(&format!("{GROUP}/raw-persistent"), raw_server).await;
-        witness::print_time_wait(&format!("{GROUP}/pool-peer-first"), pooled_server).await;
-        witness::print_time_wait(&format!("{GROUP}/connect-per-request"), connect_server).await;
+        loopback::print_time_wait(&format!("{GROUP}/raw-persistent"), raw_server).await;
+        loopback::print_time_wait(&format!("{GROUP}/pool-peer-first"), pooled_server).await;
+        loopback::print_time_wait(&format!("{GROUP}/connect-per-request"), connect_server).await;
         for server in servers {
             server.shutdown().await;
         }

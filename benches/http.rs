@@ -18,13 +18,13 @@
 //!
 //! Run: `cargo bench --bench http`.
 
+#[path = "support/loopback.rs"]
+mod loopback;
 #[path = "../examples/http-client/pooled_http.rs"]
 #[allow(dead_code)] // the example uses more of it than the bench
 mod pooled_http;
 #[path = "support/tasks.rs"]
 mod tasks;
-#[path = "support/witness.rs"]
-mod witness;
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -42,6 +42,7 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector as LegacyConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use loopback::CLIENTS;
 use timewait::pool::{Pool, TcpConnector};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -50,9 +51,6 @@ use tower::{Service, ServiceExt};
 use pooled_http::{CloseRequest, HttpConnection, HttpConnector};
 
 const GROUP: &str = "http/loopback";
-/// Concurrent clients, and so the pool's connections.
-const CLIENTS: usize = 8;
-const WORKERS: usize = 2;
 /// How long the pool's shutdown may take: the farewells are local and fast.
 const SHUTDOWN_WITHIN: Duration = Duration::from_secs(10);
 
@@ -81,13 +79,6 @@ async fn hello_server() -> (SocketAddr, JoinHandle<()>) {
         }
     });
     (addr, accept)
-}
-
-fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
-    group
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
 }
 
 /// GETs through the pool of hyper connections, one checkout each.
@@ -184,12 +175,12 @@ fn hyper_util_legacy(
 }
 
 fn http(c: &mut Criterion) {
-    let runtime = tasks::multi_thread(WORKERS);
+    let runtime = tasks::multi_thread(loopback::WORKERS);
     let (pooled_server, pooled_accept) = runtime.block_on(hello_server());
     let (legacy_server, legacy_accept) = runtime.block_on(hello_server());
 
     let mut group = c.benchmark_group(GROUP);
-    configure(&mut group);
+    loopback::configure(&mut group);
     let pool = timewait_hyper(&mut group, &runtime, pooled_server);
     let client = hyper_util_legacy(&mut group, &runtime, legacy_server);
     group.finish();
@@ -197,9 +188,9 @@ fn http(c: &mut Criterion) {
     runtime.block_on(async {
         let report = pool.shutdown(SHUTDOWN_WITHIN).await;
         eprintln!("{GROUP}/timewait-hyper: pool shutdown: {report:?}");
-        witness::print_time_wait(&format!("{GROUP}/timewait-hyper"), pooled_server).await;
+        loopback::print_time_wait(&format!("{GROUP}/timewait-hyper"), pooled_server).await;
         drop(client);
-        witness::print_time_wait(&format!("{GROUP}/hyper-util-legacy"), legacy_server).await;
+        loopback::print_time_wait(&format!("{GROUP}/hyper-util-legacy"), legacy_server).await;
         pooled_accept.abort();
         legacy_accept.abort();
     });
