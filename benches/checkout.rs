@@ -1,80 +1,244 @@
-//! Checkout and return of a pooled connection, uncontended, against the floor
-//! of a `Mutex<Vec<_>>` pop and push. No I/O: the connection is a dummy.
+//! Checkout and return of a pooled dummy connection (no I/O): `timewait`
+//! against deadpool, bb8 and the floor of a `std::sync::Mutex<Vec<_>>` pop
+//! and push.
+//!
+//! - `checkout/uncontended`: one task on a current-thread runtime checks a
+//!   connection out and returns it, over and over.
+//! - `checkout/contended`: 64 tasks on a 2-worker runtime share a pool of 8 or
+//!   of 64 connections; each holds its connection across one yield to the
+//!   scheduler, as a real user holds it across I/O, so that with 8
+//!   connections most checkouts wait.
+//!
+//! How the parties are measured alike: each is a [`Cycle`] (check out, hold,
+//! return) timed by the same loop with `iter_custom`. Each sample takes one
+//! handle to the pool per task (a clone: an `Arc` for deadpool, bb8 and the
+//! floor; an `Arc` and a connector for `timewait`) before its clock starts,
+//! and every iteration uses that handle through `&mut`, so nobody pays for a
+//! clone per checkout. Each pool keeps its defaults but for its size, and
+//! each runs its own check on checkout: `timewait`'s `health`, deadpool's
+//! `recycle`, bb8's `is_valid` (all constant here). The floor has no queue of
+//! waiters: a task that finds it empty yields and tries again.
 //!
 //! Run: `cargo bench --bench checkout`.
 
-use std::hint::black_box;
-use std::io;
-use std::sync::Mutex;
-use std::task::{Context, Poll};
+#[path = "support/dummy.rs"]
+mod dummy;
+#[path = "support/tasks.rs"]
+mod tasks;
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use timewait::core::ledger::Destination;
-use timewait::pool::{Connection, Health, PeerClose, Pool};
+use std::hint::black_box;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
+use timewait::pool::Pool;
+use tokio::runtime::Runtime;
 use tower::{Service, ServiceExt};
 
-/// A connection that is always healthy and closes instantly.
-#[derive(Debug)]
-struct Dummy(u64);
+use dummy::{Bb8Dummies, DeadpoolDummies, Dummy, MakeDummy};
 
-impl Connection for Dummy {
-    fn health(&mut self) -> Health {
-        Health::Usable
-    }
-    fn destination(&self) -> Option<Destination> {
-        None
-    }
-    async fn peer_close(&mut self) -> io::Result<PeerClose> {
-        Ok(PeerClose::Fin)
-    }
-    fn close(self) {}
-    fn abort(self) {}
+/// The key every checkout asks for.
+const KEY: u32 = 7;
+/// The uncontended pools' size (the one task needs one connection).
+const UNCONTENDED_SIZE: usize = 8;
+/// Tasks and runtime workers of the contended group.
+const TASKS: usize = 64;
+const WORKERS: usize = 2;
+/// The contended group's pool sizes: most checkouts wait, or none do.
+const CONTENDED_SIZES: [usize; 2] = [8, 64];
+
+type TimewaitPool = Pool<u32, MakeDummy, Dummy>;
+type DeadPool = deadpool::managed::Pool<DeadpoolDummies>;
+type Bb8Pool = bb8::Pool<Bb8Dummies>;
+
+/// One checkout, a hold, and the return, through a handle to a pool.
+trait Cycle: Clone + Send + 'static {
+    /// Checks a connection out, yields once while holding it if `hold`, and
+    /// gives it back.
+    fn cycle(&mut self, hold: bool) -> impl Future<Output = ()> + Send;
 }
 
-#[derive(Debug, Clone)]
-struct MakeDummy;
+impl Cycle for TimewaitPool {
+    async fn cycle(&mut self, hold: bool) {
+        let conn = self
+            .ready()
+            .await
+            .expect("the pool is open")
+            .call(KEY)
+            .await
+            .expect("dummies connect");
+        use_for_a_while(&conn, hold).await;
+    }
+}
 
-impl Service<u32> for MakeDummy {
-    type Response = Dummy;
-    type Error = io::Error;
-    type Future = std::future::Ready<io::Result<Dummy>>;
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+impl Cycle for DeadPool {
+    async fn cycle(&mut self, hold: bool) {
+        let conn = self.get().await.expect("dummies connect");
+        use_for_a_while(&conn, hold).await;
     }
-    fn call(&mut self, key: u32) -> Self::Future {
-        std::future::ready(Ok(Dummy(u64::from(key))))
+}
+
+impl Cycle for Bb8Pool {
+    async fn cycle(&mut self, hold: bool) {
+        let conn = self.get().await.expect("dummies connect");
+        use_for_a_while(&conn, hold).await;
     }
+}
+
+/// The floor: a vector of connections behind a standard mutex.
+#[derive(Debug, Clone)]
+struct Floor(Arc<Mutex<Vec<Dummy>>>);
+
+impl Floor {
+    fn new(size: usize) -> Floor {
+        Floor(Arc::new(Mutex::new((0..size as u64).map(Dummy).collect())))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Dummy>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Cycle for Floor {
+    async fn cycle(&mut self, hold: bool) {
+        let conn = loop {
+            if let Some(conn) = self.lock().pop() {
+                break conn;
+            }
+            // Empty, and no queue of waiters: let the holders run.
+            tokio::task::yield_now().await;
+        };
+        use_for_a_while(&conn, hold).await;
+        self.lock().push(conn);
+    }
+}
+
+async fn use_for_a_while(conn: &Dummy, hold: bool) {
+    black_box(conn.0);
+    if hold {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The four parties, each a pool of `size` connections.
+struct Parties {
+    timewait: TimewaitPool,
+    deadpool: DeadPool,
+    bb8: Bb8Pool,
+    floor: Floor,
+}
+
+impl Parties {
+    /// Pools bound to `runtime` (bb8 and `timewait` start their background
+    /// tasks on it).
+    fn new(runtime: &Runtime, size: usize) -> Parties {
+        let config = TimewaitPool::builder()
+            .max_open_per_key(size)
+            .max_idle_per_key(size)
+            .build()
+            .expect("a valid configuration");
+        let deadpool = DeadPool::builder(DeadpoolDummies)
+            .max_size(size)
+            .build()
+            .expect("a valid configuration");
+        let bb8 = runtime.block_on(
+            Bb8Pool::builder()
+                .max_size(u32::try_from(size).expect("a small pool"))
+                .build(Bb8Dummies),
+        );
+        Parties {
+            timewait: Pool::new(config, MakeDummy),
+            deadpool,
+            bb8: bb8.unwrap_or_else(|never| match never {}),
+            floor: Floor::new(size),
+        }
+    }
+}
+
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50);
+}
+
+/// One task, one pool handle per sample, `iters` cycles without a hold.
+fn bench_uncontended<P: Cycle>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    runtime: &Runtime,
+    id: &str,
+    pool: P,
+) {
+    group.bench_function(id, |b| {
+        b.to_async(runtime).iter_custom(|iters| {
+            let mut pool = pool.clone();
+            async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    pool.cycle(false).await;
+                }
+                start.elapsed()
+            }
+        });
+    });
+}
+
+/// [`TASKS`] tasks, a pool handle each per sample, `iters` cycles with a hold
+/// among them.
+fn bench_contended<P: Cycle>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    runtime: &Runtime,
+    id: &str,
+    size: usize,
+    pool: P,
+) {
+    group.bench_with_input(BenchmarkId::new(id, size), &pool, |b, pool| {
+        b.to_async(runtime).iter_custom(|iters| {
+            let handles = vec![pool.clone(); TASKS];
+            async move {
+                let (elapsed, _) =
+                    tasks::timed_tasks(iters, handles, |mut pool, count| async move {
+                        for _ in 0..count {
+                            pool.cycle(true).await;
+                        }
+                        pool
+                    })
+                    .await;
+                elapsed
+            }
+        });
+    });
 }
 
 fn uncontended(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
+        .expect("a tokio runtime");
+    let parties = Parties::new(&runtime, UNCONTENDED_SIZE);
     let mut group = c.benchmark_group("checkout/uncontended");
-
-    let config = Pool::<u32, MakeDummy, Dummy>::builder().build().unwrap();
-    let pool = Pool::new(config, MakeDummy);
-    group.bench_function("timewait", |b| {
-        b.to_async(&runtime).iter(|| {
-            let mut pool = pool.clone();
-            async move {
-                let conn = pool.ready().await.unwrap().call(7).await.unwrap();
-                black_box(conn.0);
-            }
-        });
-    });
-
-    let floor = Mutex::new(vec![Dummy(7)]);
-    group.bench_function("std-mutex-vec", |b| {
-        b.iter(|| {
-            let conn = floor.lock().unwrap().pop().unwrap();
-            black_box(conn.0);
-            floor.lock().unwrap().push(conn);
-        });
-    });
+    configure(&mut group);
+    bench_uncontended(&mut group, &runtime, "timewait", parties.timewait);
+    bench_uncontended(&mut group, &runtime, "deadpool", parties.deadpool);
+    bench_uncontended(&mut group, &runtime, "bb8", parties.bb8);
+    bench_uncontended(&mut group, &runtime, "std-mutex-vec", parties.floor);
     group.finish();
 }
 
-criterion_group!(benches, uncontended);
+fn contended(c: &mut Criterion) {
+    let runtime = tasks::multi_thread(WORKERS);
+    let mut group = c.benchmark_group("checkout/contended");
+    configure(&mut group);
+    for size in CONTENDED_SIZES {
+        let parties = Parties::new(&runtime, size);
+        bench_contended(&mut group, &runtime, "timewait", size, parties.timewait);
+        bench_contended(&mut group, &runtime, "deadpool", size, parties.deadpool);
+        bench_contended(&mut group, &runtime, "bb8", size, parties.bb8);
+        bench_contended(&mut group, &runtime, "std-mutex-vec", size, parties.floor);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, uncontended, contended);
 criterion_main!(benches);
