@@ -80,14 +80,19 @@ impl<K: Key, C: Connection> std::fmt::Debug for Checkout<K, C> {
 
 impl<K: Key, C: Connection> Shared<K, C> {
     /// Lends an idle connection if it is young enough and healthy; retires it
-    /// otherwise and gives the permit back for another try.
+    /// otherwise and gives the permit back for another try. Counts nothing:
+    /// [`Shared::acquire`] counted the reuse already.
     pub(crate) fn lend_idle(
         self: &Arc<Self>,
         mut conn: Conn<C>,
         slot: Slot<K, C>,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Pooled<K, C>, Option<OwnedSemaphorePermit>> {
-        let reason = if self.past_deadline(&conn, Instant::now()) {
+        // The clock is read only when a lifetime is set: idle deadlines are
+        // the reaper's, and a use count needs no clock.
+        let expired = self.used_up(&conn)
+            || self.config.max_lifetime.is_some() && self.too_old(&conn, Instant::now());
+        let reason = if expired {
             Some(RetireReason::Expired)
         } else {
             RetireReason::from_health(conn.io.health())
@@ -96,7 +101,6 @@ impl<K: Key, C: Connection> Shared<K, C> {
             self.retire(slot, conn, reason);
             return Err(permit);
         }
-        self.count(slot.key(), |a| a.reuses += 1);
         tracing::trace!(key = ?slot.key(), uses = conn.uses, "reuse");
         Ok(Pooled::new(conn, slot, permit, true, self.config.ends()))
     }
@@ -108,11 +112,15 @@ impl<K: Key, C: Connection> Shared<K, C> {
         key: &K,
         mut permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Pooled<K, C>, Option<OwnedSemaphorePermit>> {
+        let mut refused = false;
         loop {
-            match self.acquire(key, false) {
+            match self.acquire(key, false, refused) {
                 Some(Acquire::Idle(conn, slot)) => match self.lend_idle(conn, slot, permit) {
                     Ok(pooled) => return Ok(pooled),
-                    Err(back) => permit = back,
+                    Err(back) => {
+                        permit = back;
+                        refused = true;
+                    }
                 },
                 _ => return Err(permit),
             }
@@ -136,14 +144,21 @@ where
 {
     let span = tracing::debug_span!("checkout", key = ?key);
     async move {
+        // Whether the last idle connection taken was counted as a reuse and
+        // then not lent (see `Shared::acquire`).
+        let mut refused = false;
         loop {
-            let acquired = shared.acquire(&key, true).unwrap_or(Acquire::Closed);
+            let acquired = shared
+                .acquire(&key, true, refused)
+                .unwrap_or(Acquire::Closed);
+            refused = false;
             let slot = match acquired {
                 Acquire::Closed => return Err(Error::Closed),
                 Acquire::Idle(conn, slot) => match shared.lend_idle(conn, slot, permit) {
                     Ok(pooled) => return Ok(pooled),
                     Err(back) => {
                         permit = back;
+                        refused = true;
                         continue;
                     }
                 },
@@ -154,8 +169,13 @@ where
                         None => return Err(Error::Closed),
                         Some(Handoff::Slot(slot)) => slot,
                         Some(Handoff::Conn(conn, slot)) => {
+                            // Handed over, not taken by `acquire`: counted
+                            // here, once lent.
                             match shared.lend_idle(conn, slot, permit) {
-                                Ok(pooled) => return Ok(pooled),
+                                Ok(pooled) => {
+                                    shared.count(&key, |a| a.reuses += 1);
+                                    return Ok(pooled);
+                                }
                                 Err(back) => {
                                     permit = back;
                                     continue;
@@ -205,7 +225,7 @@ where
         io,
         created: Instant::now(),
         uses: 0,
-        destination,
+        destination: destination.map(Box::new),
     };
     Ok(Pooled::new(conn, slot, permit, false, shared.config.ends()))
 }

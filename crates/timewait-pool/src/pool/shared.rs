@@ -97,17 +97,34 @@ impl<K: Key, C: Connection> Shared<K, C> {
     }
 
     /// Takes an idle connection of `key`, or room to connect, or a place in
-    /// the key's queue.
-    pub(crate) fn acquire(self: &Arc<Self>, key: &K, may_connect: bool) -> Option<Acquire<K, C>> {
+    /// the key's queue. `refused`: the idle connection the caller took last
+    /// time was not lent (too old, or unhealthy), so its reuse is uncounted.
+    ///
+    /// # Concurrency note
+    ///
+    /// An idle connection is counted as reused as it is taken, in the same
+    /// locked step, not once it passes its checks: checkout and check-in then
+    /// take the lock once each. A connection that fails them is uncounted by
+    /// the caller's next `acquire`, before its checkout returns, so a
+    /// snapshot taken while that checkout is running may count one reuse too
+    /// many; any snapshot taken between checkouts is exact.
+    pub(crate) fn acquire(
+        self: &Arc<Self>,
+        key: &K,
+        may_connect: bool,
+        refused: bool,
+    ) -> Option<Acquire<K, C>> {
         let mut evicted = Vec::new();
-        let acquired = self.acquire_locked(key, may_connect, &mut evicted);
-        // The lock is released: the forgotten keys' connections can go.
-        let weak = Arc::downgrade(self);
-        for (key, conn) in evicted {
-            // Their counts left with their key.
-            let mut slot = Slot::lent(key, weak.clone());
-            slot.disarm();
-            self.retire(slot, conn, RetireReason::Evicted);
+        let acquired = self.acquire_locked(key, may_connect, refused, &mut evicted);
+        if !evicted.is_empty() {
+            // The lock is released: the forgotten keys' connections can go.
+            let weak = Arc::downgrade(self);
+            for (key, conn) in evicted {
+                // Their counts left with their key.
+                let mut slot = Slot::lent(key, weak.clone());
+                slot.disarm();
+                self.retire(slot, conn, RetireReason::Evicted);
+            }
         }
         acquired
     }
@@ -116,12 +133,16 @@ impl<K: Key, C: Connection> Shared<K, C> {
         self: &Arc<Self>,
         key: &K,
         may_connect: bool,
+        refused: bool,
         evicted: &mut Vec<(K, Conn<C>)>,
     ) -> Option<Acquire<K, C>> {
         let limits = self.config.limits;
         let weak = Arc::downgrade(self);
         let mut guard = self.state.lock();
         let state = &mut *guard;
+        if refused {
+            state.uncount_reuse(key);
+        }
         if state.closed {
             return Some(Acquire::Closed);
         }
@@ -132,6 +153,8 @@ impl<K: Key, C: Connection> Shared<K, C> {
         };
         entry.last_used = tick;
         if let Some(idle) = entry.idle.pop_back() {
+            entry.activity.reuses += 1;
+            state.activity.reuses += 1;
             return Some(Acquire::Idle(idle.conn, Slot::lent(key.clone(), weak)));
         }
         if !may_connect {
@@ -352,12 +375,19 @@ impl<K: Key, C: Connection> Shared<K, C> {
 
     /// Whether the connection has reached its maximum lifetime or use count.
     pub(crate) fn past_deadline(&self, conn: &Conn<C>, now: Instant) -> bool {
-        let too_old = self
-            .config
+        self.too_old(conn, now) || self.used_up(conn)
+    }
+
+    /// Whether the connection has reached its maximum lifetime.
+    pub(crate) fn too_old(&self, conn: &Conn<C>, now: Instant) -> bool {
+        self.config
             .max_lifetime
-            .is_some_and(|life| now.saturating_duration_since(conn.created) >= life);
-        let used_up = self.config.max_uses.is_some_and(|max| conn.uses >= max);
-        too_old || used_up
+            .is_some_and(|life| now.saturating_duration_since(conn.created) >= life)
+    }
+
+    /// Whether the connection has served its maximum number of checkouts.
+    pub(crate) fn used_up(&self, conn: &Conn<C>) -> bool {
+        self.config.max_uses.is_some_and(|max| conn.uses >= max)
     }
 
     /// Retires the idle connections whose deadline has come, forgets ledger

@@ -18,7 +18,10 @@ pub(crate) struct Conn<C> {
     pub(crate) io: C,
     pub(crate) created: Instant,
     pub(crate) uses: u64,
-    pub(crate) destination: Option<Destination>,
+    /// Boxed: read only when the connection is retired, while the
+    /// connection moves through every checkout and check-in, where a smaller
+    /// `Conn` is a cheaper move.
+    pub(crate) destination: Option<Box<Destination>>,
 }
 
 /// A connection in the idle set.
@@ -148,6 +151,16 @@ impl<K: Key, C: Connection> State<K, C> {
         self.keys
             .entry(key.clone())
             .or_insert_with(|| KeyState::new(tick))
+    }
+
+    /// Takes back a reuse counted for an idle connection of `key` that was
+    /// then not lent: from the pool's total, and from the key's if it is
+    /// still remembered.
+    pub(crate) fn uncount_reuse(&mut self, key: &K) {
+        self.activity.reuses = self.activity.reuses.saturating_sub(1);
+        if let Some(entry) = self.keys.get_mut(key) {
+            entry.activity.reuses = entry.activity.reuses.saturating_sub(1);
+        }
     }
 
     /// The least recently used key other than `except` that has an idle
