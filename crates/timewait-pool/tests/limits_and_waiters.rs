@@ -136,6 +136,22 @@ async fn a_new_key_at_the_total_cap_retires_an_idle_connection_of_another_key() 
     assert_eq!(connector.made(), 2);
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_total_cap_takes_the_idle_connection_of_the_least_recently_used_key() {
+    let (pool, connector) = pool_with(8, 2);
+    drop(pool.clone().oneshot("a").await.unwrap());
+    drop(pool.clone().oneshot("b").await.unwrap());
+    // `a` is used again: `b` is now the least recently used.
+    drop(pool.clone().oneshot("a").await.unwrap());
+    let c = pool.clone().oneshot("c").await.unwrap();
+    let stats = pool.stats();
+    assert_eq!(stats.key(&"a").unwrap().idle, 1);
+    assert_eq!(stats.key(&"b").unwrap().open, 0);
+    assert_eq!(stats.total.open, 2);
+    assert_eq!(connector.made(), 3);
+    drop(c);
+}
+
 /// A connector whose connects never finish.
 #[derive(Clone, Debug)]
 struct Hanging;

@@ -213,7 +213,11 @@ impl<K: Key, C: Connection> Shared<K, C> {
             }
         }
         entry.open = entry.open.saturating_sub(1);
+        let emptied = entry.open == 0;
         state.total_open = state.total_open.saturating_sub(1);
+        if emptied {
+            state.emptied(key);
+        }
         if state.closed {
             self.drained.notify_waiters();
         }
@@ -341,6 +345,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         };
         slot.disarm();
         entry.idle.push_back(Idle { conn, deadline });
+        state.went_idle(slot.key());
         let wake_reaper = deadline.is_some_and(|d| state.next_reap.is_none_or(|t| d < t));
         if wake_reaper {
             state.next_reap = deadline;

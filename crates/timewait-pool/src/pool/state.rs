@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use crate::connection::Connection;
 use crate::key::Key;
-use crate::pool::recency::Recency;
+use crate::pool::recency::{Recency, Verdict};
 use crate::pool::slot::Slot;
 use crate::stats::{Activity, KeyStats};
 
@@ -55,7 +55,33 @@ pub(crate) struct KeyState<K: Key, C: Connection> {
     pub(crate) destination: Option<Destination>,
     /// The pool's use counter when the key was last used (for LRU).
     pub(crate) last_used: u64,
+    pub(crate) places: Places,
     pub(crate) activity: Activity,
+}
+
+/// A key's places in the pool's orders by recency: the stamp of its live
+/// entry in each, `None` when it is not in it.
+#[derive(Debug, Default)]
+pub(crate) struct Places {
+    /// Every remembered key.
+    all: Option<u64>,
+    /// Keys with no connection at all: the first to forget at `max_keys`.
+    empty: Option<u64>,
+    /// Keys that had an idle connection when last seen: where the total
+    /// cap takes its victim.
+    idle: Option<u64>,
+}
+
+pub(crate) fn place_all<K: Key, C: Connection>(state: &mut KeyState<K, C>) -> &mut Option<u64> {
+    &mut state.places.all
+}
+
+pub(crate) fn place_empty<K: Key, C: Connection>(state: &mut KeyState<K, C>) -> &mut Option<u64> {
+    &mut state.places.empty
+}
+
+pub(crate) fn place_idle<K: Key, C: Connection>(state: &mut KeyState<K, C>) -> &mut Option<u64> {
+    &mut state.places.idle
 }
 
 impl<K: Key, C: Connection> KeyState<K, C> {
@@ -67,6 +93,7 @@ impl<K: Key, C: Connection> KeyState<K, C> {
             waiters: VecDeque::new(),
             destination: None,
             last_used: tick,
+            places: Places::default(),
             activity: Activity::default(),
         }
     }
@@ -95,8 +122,12 @@ pub(crate) struct State<K: Key, C: Connection> {
     pub(crate) activity: Activity,
     /// Counts uses, to order keys by recency.
     tick: u64,
-    /// The keys in order of use, for `max_keys`.
+    /// Every key in order of use, for `max_keys`.
     recency: Recency<K>,
+    /// The keys with no connection, in order of use, for `max_keys`.
+    empty_keys: Recency<K>,
+    /// The keys with idle connections, in order of use, for `max_total`.
+    idle_keys: Recency<K>,
     /// The earliest idle deadline the reaper was told of.
     pub(crate) next_reap: Option<Instant>,
     pub(crate) closed: bool,
@@ -111,6 +142,8 @@ impl<K: Key, C: Connection> State<K, C> {
             activity: Activity::default(),
             tick: 0,
             recency: Recency::new(),
+            empty_keys: Recency::new(),
+            idle_keys: Recency::new(),
             next_reap: None,
             closed: false,
         }
@@ -122,12 +155,13 @@ impl<K: Key, C: Connection> State<K, C> {
         self.tick
     }
 
-    /// Remembers a new key, used at `tick`. At `max_keys`, the least
-    /// recently used keys with nothing lent, nothing being made and nobody
-    /// waiting are forgotten first; their idle connections go to `evicted`
-    /// (their open counts already taken off) to be retired by the caller
-    /// once the lock is released. When every key is busy the new key is
-    /// remembered anyway (see `PoolBuilder::max_keys`).
+    /// Remembers a new key, used at `tick`. At `max_keys`, keys with no
+    /// connection at all are forgotten first (that is free), the least
+    /// recently used first; then the least recently used keys with nothing
+    /// lent, nothing being made and nobody waiting, whose idle connections
+    /// go to `evicted` (their open counts already taken off) to be retired
+    /// by the caller once the lock is released. When every key is busy the
+    /// new key is remembered anyway (see `PoolBuilder::max_keys`).
     pub(crate) fn add_key(
         &mut self,
         key: &K,
@@ -135,22 +169,70 @@ impl<K: Key, C: Connection> State<K, C> {
         max_keys: usize,
         evicted: &mut Vec<(K, Conn<C>)>,
     ) -> &mut KeyState<K, C> {
+        let mut forgot = false;
         while self.keys.len() >= max_keys {
-            let Some(victim) = self.recency.take_least_recent(&mut self.keys, |s| {
-                s.waiters.retain(|w| !w.is_closed());
-                s.open == s.idle.len() && s.waiters.is_empty()
-            }) else {
+            let Some(victim) = self.forgettable() else {
                 break;
             };
             if let Some(state) = self.keys.remove(&victim) {
                 self.total_open = self.total_open.saturating_sub(state.open);
                 evicted.extend(state.idle.into_iter().map(|i| (victim.clone(), i.conn)));
+                forgot = true;
             }
         }
-        self.recency.added(key.clone(), tick);
-        self.keys
+        if forgot {
+            // A forgotten key's entries in the other orders are dead now.
+            self.recency.compact(&mut self.keys, place_all);
+            self.empty_keys.compact(&mut self.keys, place_empty);
+            self.idle_keys.compact(&mut self.keys, place_idle);
+        }
+        let state = self
+            .keys
             .entry(key.clone())
-            .or_insert_with(|| KeyState::new(tick))
+            .or_insert_with(|| KeyState::new(tick));
+        self.recency.insert(key, &mut state.places.all, tick);
+        state
+    }
+
+    /// The key `max_keys` forgets next: the least recently used with no
+    /// connection, else the least recently used that is not busy.
+    fn forgettable(&mut self) -> Option<K> {
+        let empty = self.empty_keys.find(&mut self.keys, place_empty, |_, s| {
+            s.waiters.retain(|w| !w.is_closed());
+            if s.open == 0 && s.waiters.is_empty() {
+                Verdict::Take
+            } else {
+                // It has connections again; it comes back when it empties.
+                Verdict::Leave
+            }
+        });
+        empty.or_else(|| {
+            self.recency.find(&mut self.keys, place_all, |_, s| {
+                s.waiters.retain(|w| !w.is_closed());
+                if s.open == s.idle.len() && s.waiters.is_empty() {
+                    Verdict::Take
+                } else {
+                    Verdict::Skip
+                }
+            })
+        })
+    }
+
+    /// `key` has no connection left (its open count just fell to zero): it
+    /// can be forgotten for free.
+    pub(crate) fn emptied(&mut self, key: &K) {
+        if let Some(state) = self.keys.get_mut(key) {
+            self.empty_keys
+                .insert(key, &mut state.places.empty, state.last_used);
+        }
+    }
+
+    /// `key` has an idle connection: it can give one up to the total cap.
+    pub(crate) fn went_idle(&mut self, key: &K) {
+        if let Some(state) = self.keys.get_mut(key) {
+            self.idle_keys
+                .insert(key, &mut state.places.idle, state.last_used);
+        }
     }
 
     /// Takes back a reuse counted for an idle connection of `key` that was
@@ -164,12 +246,18 @@ impl<K: Key, C: Connection> State<K, C> {
     }
 
     /// The least recently used key other than `except` that has an idle
-    /// connection.
-    pub(crate) fn least_recent_with_idle(&self, except: &K) -> Option<K> {
-        self.keys
-            .iter()
-            .filter(|(k, s)| !s.idle.is_empty() && *k != except)
-            .min_by_key(|(_, s)| s.last_used)
-            .map(|(k, _)| k.clone())
+    /// connection. Keys whose idle set has emptied leave the order as they
+    /// are met, so a search visits few keys besides the one it finds.
+    pub(crate) fn least_recent_with_idle(&mut self, except: &K) -> Option<K> {
+        self.idle_keys
+            .find(&mut self.keys, place_idle, |key, state| {
+                if state.idle.is_empty() {
+                    Verdict::Leave
+                } else if key == except {
+                    Verdict::Skip
+                } else {
+                    Verdict::Keep
+                }
+            })
     }
 }
