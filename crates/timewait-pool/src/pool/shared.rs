@@ -213,11 +213,12 @@ impl<K: Key, C: Connection> Shared<K, C> {
             }
         }
         entry.open = entry.open.saturating_sub(1);
-        let emptied = entry.open == 0;
-        state.total_open = state.total_open.saturating_sub(1);
-        if emptied {
-            state.emptied(key);
+        if entry.open == 0 {
+            // No connection left: the key can be forgotten for free.
+            let (place, tick) = (&mut entry.places.empty, entry.last_used);
+            state.empty_keys.insert(key, place, tick);
         }
+        state.total_open = state.total_open.saturating_sub(1);
         if state.closed {
             self.drained.notify_waiters();
         }
@@ -345,7 +346,11 @@ impl<K: Key, C: Connection> Shared<K, C> {
         };
         slot.disarm();
         entry.idle.push_back(Idle { conn, deadline });
-        state.went_idle(slot.key());
+        // The key can give up a connection to the total cap. A key already
+        // in that order is left as it is: no clone, no heap work.
+        state
+            .idle_keys
+            .insert(slot.key(), &mut entry.places.idle, entry.last_used);
         let wake_reaper = deadline.is_some_and(|d| state.next_reap.is_none_or(|t| d < t));
         if wake_reaper {
             state.next_reap = deadline;

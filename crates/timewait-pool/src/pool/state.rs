@@ -64,12 +64,12 @@ pub(crate) struct KeyState<K: Key, C: Connection> {
 #[derive(Debug, Default)]
 pub(crate) struct Places {
     /// Every remembered key.
-    all: Option<u64>,
+    pub(crate) all: Option<u64>,
     /// Keys with no connection at all: the first to forget at `max_keys`.
-    empty: Option<u64>,
+    pub(crate) empty: Option<u64>,
     /// Keys that had an idle connection when last seen: where the total
     /// cap takes its victim.
-    idle: Option<u64>,
+    pub(crate) idle: Option<u64>,
 }
 
 pub(crate) fn place_all<K: Key, C: Connection>(state: &mut KeyState<K, C>) -> &mut Option<u64> {
@@ -125,9 +125,9 @@ pub(crate) struct State<K: Key, C: Connection> {
     /// Every key in order of use, for `max_keys`.
     recency: Recency<K>,
     /// The keys with no connection, in order of use, for `max_keys`.
-    empty_keys: Recency<K>,
+    pub(crate) empty_keys: Recency<K>,
     /// The keys with idle connections, in order of use, for `max_total`.
-    idle_keys: Recency<K>,
+    pub(crate) idle_keys: Recency<K>,
     /// The earliest idle deadline the reaper was told of.
     pub(crate) next_reap: Option<Instant>,
     pub(crate) closed: bool,
@@ -216,23 +216,6 @@ impl<K: Key, C: Connection> State<K, C> {
                 }
             })
         })
-    }
-
-    /// `key` has no connection left (its open count just fell to zero): it
-    /// can be forgotten for free.
-    pub(crate) fn emptied(&mut self, key: &K) {
-        if let Some(state) = self.keys.get_mut(key) {
-            self.empty_keys
-                .insert(key, &mut state.places.empty, state.last_used);
-        }
-    }
-
-    /// `key` has an idle connection: it can give one up to the total cap.
-    pub(crate) fn went_idle(&mut self, key: &K) {
-        if let Some(state) = self.keys.get_mut(key) {
-            self.idle_keys
-                .insert(key, &mut state.places.idle, state.last_used);
-        }
     }
 
     /// Takes back a reuse counted for an idle connection of `key` that was
