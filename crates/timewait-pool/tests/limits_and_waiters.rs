@@ -73,6 +73,7 @@ async fn a_dropped_waiter_does_not_take_the_connection_from_the_next() {
     assert!(second.is_woken());
     assert_ready_ok!(second.poll());
     assert_eq!(pool.stats().total.open, 1);
+    assert_eq!(pool.stats().total.activity.reuses, 1, "handed to `second`");
 }
 
 #[tokio::test(start_paused = true)]
@@ -89,9 +90,11 @@ async fn a_waiter_dropped_after_the_handoff_gives_the_connection_back() {
         stats.total.idle, 1,
         "the connection went back to the idle set"
     );
+    assert_eq!(stats.total.activity.reuses, 0, "handed over, never lent");
     let again = pool.clone().oneshot("k").await.unwrap();
     assert!(again.is_reused());
     assert_eq!(connector.made(), 1);
+    assert_eq!(pool.stats().total.activity.reuses, 1);
 }
 
 #[tokio::test(start_paused = true)]

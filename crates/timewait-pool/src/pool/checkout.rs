@@ -22,7 +22,6 @@ use crate::policy::OnPortsExhausted;
 use crate::pool::shared::{Acquire, Shared};
 use crate::pool::slot::Slot;
 use crate::pool::state::{Conn, Handoff};
-use crate::pool::waiter::Waiter;
 use crate::retire::RetireReason;
 
 /// The future a [`Pool`](crate::Pool) returns from `call`.
@@ -106,34 +105,45 @@ impl<K: Key, C: Connection> Shared<K, C> {
     }
 
     /// The synchronous part of a checkout: an idle connection of `key`, if a
-    /// healthy one is there.
-    pub(crate) fn try_idle(
+    /// healthy one is there; else what the asynchronous part starts from
+    /// (room to connect, or a place in the key's queue), taken in the same
+    /// locked step.
+    pub(crate) fn checkout_now(
         self: &Arc<Self>,
         key: &K,
         mut permit: Option<OwnedSemaphorePermit>,
-    ) -> Result<Pooled<K, C>, Option<OwnedSemaphorePermit>> {
+    ) -> Result<Pooled<K, C>, Pending<K, C>> {
         let mut refused = false;
         loop {
-            match self.acquire(key, false, refused) {
-                Some(Acquire::Idle(conn, slot)) => match self.lend_idle(conn, slot, permit) {
+            match self.acquire(key, refused) {
+                Acquire::Idle(conn, slot) => match self.lend_idle(conn, slot, permit) {
                     Ok(pooled) => return Ok(pooled),
                     Err(back) => {
                         permit = back;
                         refused = true;
                     }
                 },
-                _ => return Err(permit),
+                acquired => return Err(Pending { permit, acquired }),
             }
         }
     }
 }
 
-/// The asynchronous part of a checkout.
+/// Where a checkout that could not be served at once stands.
+pub(crate) struct Pending<K: Key, C: Connection> {
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
+    /// Never [`Acquire::Idle`]: room to connect, a place in the queue, or
+    /// closed.
+    pub(crate) acquired: Acquire<K, C>,
+}
+
+/// The asynchronous part of a checkout, from what
+/// [`Shared::checkout_now`] found.
 pub(crate) async fn checkout<K, C, S>(
     shared: Arc<Shared<K, C>>,
     connector: S,
     key: K,
-    mut permit: Option<OwnedSemaphorePermit>,
+    pending: Pending<K, C>,
 ) -> Result<Pooled<K, C>, Error>
 where
     K: Key,
@@ -144,48 +154,36 @@ where
 {
     let span = tracing::debug_span!("checkout", key = ?key);
     async move {
-        // Whether the last idle connection taken was counted as a reuse and
-        // then not lent (see `Shared::acquire`).
-        let mut refused = false;
+        let Pending {
+            mut permit,
+            mut acquired,
+        } = pending;
         loop {
-            let acquired = shared
-                .acquire(&key, true, refused)
-                .unwrap_or(Acquire::Closed);
-            refused = false;
-            let slot = match acquired {
+            // A connection taken or handed over, counted as a reuse.
+            let (conn, slot) = match acquired {
                 Acquire::Closed => return Err(Error::Closed),
-                Acquire::Idle(conn, slot) => match shared.lend_idle(conn, slot, permit) {
-                    Ok(pooled) => return Ok(pooled),
-                    Err(back) => {
-                        permit = back;
-                        refused = true;
-                        continue;
-                    }
-                },
-                Acquire::Connect(slot) => slot,
-                Acquire::Wait(rx) => {
+                Acquire::Idle(conn, slot) => (conn, slot),
+                Acquire::Connect(slot) => {
+                    return connect(&shared, connector, key, slot, permit).await;
+                }
+                Acquire::Wait(waiter) => {
                     tracing::debug!("waiting for a connection of this key");
-                    match Waiter::new(rx).await {
+                    match waiter.await {
                         None => return Err(Error::Closed),
-                        Some(Handoff::Slot(slot)) => slot,
-                        Some(Handoff::Conn(conn, slot)) => {
-                            // Handed over, not taken by `acquire`: counted
-                            // here, once lent.
-                            match shared.lend_idle(conn, slot, permit) {
-                                Ok(pooled) => {
-                                    shared.count(&key, |a| a.reuses += 1);
-                                    return Ok(pooled);
-                                }
-                                Err(back) => {
-                                    permit = back;
-                                    continue;
-                                }
-                            }
+                        Some(Handoff::Slot(slot)) => {
+                            return connect(&shared, connector, key, slot, permit).await;
                         }
+                        Some(Handoff::Conn(conn, slot)) => (conn, slot),
                     }
                 }
             };
-            return connect(&shared, connector, key, slot, permit).await;
+            match shared.lend_idle(conn, slot, permit) {
+                Ok(pooled) => return Ok(pooled),
+                Err(back) => {
+                    permit = back;
+                    acquired = shared.acquire(&key, true);
+                }
+            }
         }
     }
     .instrument(span)

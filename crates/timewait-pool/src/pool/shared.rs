@@ -22,6 +22,7 @@ use crate::lock::Mutex;
 use crate::policy::ClosedBy;
 use crate::pool::slot::Slot;
 use crate::pool::state::{Conn, Handoff, Idle, State};
+use crate::pool::waiter::Waiter;
 use crate::retire::{Job, RetireReason};
 use crate::stats::{Activity, KeyStats, PoolStats};
 
@@ -32,7 +33,7 @@ pub(crate) enum Acquire<K: Key, C: Connection> {
     /// Room for a new connection.
     Connect(Slot<K, C>),
     /// The key is at its limit: wait for a handoff.
-    Wait(oneshot::Receiver<Handoff<K, C>>),
+    Wait(Waiter<K, C>),
     /// The pool is shut down.
     Closed,
 }
@@ -97,25 +98,23 @@ impl<K: Key, C: Connection> Shared<K, C> {
     }
 
     /// Takes an idle connection of `key`, or room to connect, or a place in
-    /// the key's queue. `refused`: the idle connection the caller took last
-    /// time was not lent (too old, or unhealthy), so its reuse is uncounted.
+    /// the key's queue. `refused`: the connection the caller took or was
+    /// handed last was not lent (too old, or unhealthy), so its reuse is
+    /// uncounted.
     ///
     /// # Concurrency note
     ///
-    /// An idle connection is counted as reused as it is taken, in the same
-    /// locked step, not once it passes its checks: checkout and check-in then
-    /// take the lock once each. A connection that fails them is uncounted by
-    /// the caller's next `acquire`, before its checkout returns, so a
-    /// snapshot taken while that checkout is running may count one reuse too
-    /// many; any snapshot taken between checkouts is exact.
-    pub(crate) fn acquire(
-        self: &Arc<Self>,
-        key: &K,
-        may_connect: bool,
-        refused: bool,
-    ) -> Option<Acquire<K, C>> {
+    /// A connection is counted as reused as it is taken here, or handed to a
+    /// waiter by [`checkin`](Shared::checkin), in the same locked step, not
+    /// once it passes its checks: a checkout and a check-in then take the
+    /// lock once each. One that fails them is uncounted by the caller's next
+    /// `acquire`, and one handed to a waiter that is gone by the waiter's
+    /// drop, before the checkout returns or ends; so a snapshot taken while
+    /// a checkout runs may count one reuse too many, and one taken between
+    /// checkouts is exact.
+    pub(crate) fn acquire(self: &Arc<Self>, key: &K, refused: bool) -> Acquire<K, C> {
         let mut evicted = Vec::new();
-        let acquired = self.acquire_locked(key, may_connect, refused, &mut evicted);
+        let acquired = self.acquire_locked(key, refused, &mut evicted);
         if !evicted.is_empty() {
             // The lock is released: the forgotten keys' connections can go.
             let weak = Arc::downgrade(self);
@@ -132,10 +131,9 @@ impl<K: Key, C: Connection> Shared<K, C> {
     fn acquire_locked(
         self: &Arc<Self>,
         key: &K,
-        may_connect: bool,
         refused: bool,
         evicted: &mut Vec<(K, Conn<C>)>,
-    ) -> Option<Acquire<K, C>> {
+    ) -> Acquire<K, C> {
         let limits = self.config.limits;
         let weak = Arc::downgrade(self);
         let mut guard = self.state.lock();
@@ -144,7 +142,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
             state.uncount_reuse(key);
         }
         if state.closed {
-            return Some(Acquire::Closed);
+            return Acquire::Closed;
         }
         let tick = state.tick();
         let entry = match state.keys.get_mut(key) {
@@ -155,17 +153,14 @@ impl<K: Key, C: Connection> Shared<K, C> {
         if let Some(idle) = entry.idle.pop_back() {
             entry.activity.reuses += 1;
             state.activity.reuses += 1;
-            return Some(Acquire::Idle(idle.conn, Slot::lent(key.clone(), weak)));
-        }
-        if !may_connect {
-            return None;
+            return Acquire::Idle(idle.conn, Slot::lent(key.clone(), weak));
         }
         if entry.open >= limits.max_open_per_key {
             let (tx, rx) = oneshot::channel();
             entry.waiters.push_back(tx);
             entry.activity.waits += 1;
             state.activity.waits += 1;
-            return Some(Acquire::Wait(rx));
+            return Acquire::Wait(Waiter::new(rx));
         }
         entry.open += 1;
         entry.connecting += 1;
@@ -187,7 +182,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         if let Some((conn, slot)) = victim {
             self.retire(slot, conn, RetireReason::Evicted);
         }
-        Some(Acquire::Connect(Slot::connecting(key.clone(), weak)))
+        Acquire::Connect(Slot::connecting(key.clone(), weak))
     }
 
     /// Gives a slot's unit back: to the key's first live waiter, as room to
@@ -236,6 +231,12 @@ impl<K: Key, C: Connection> Shared<K, C> {
             }
         }
         slot.connected();
+    }
+
+    /// Takes back a reuse counted for a connection of `key` that was not
+    /// lent (see [`Shared::acquire`]).
+    pub(crate) fn uncount_reuse(&self, key: &K) {
+        self.state.lock().uncount_reuse(key);
     }
 
     /// Counts one event in the key's activity and the pool's.
@@ -327,7 +328,13 @@ impl<K: Key, C: Connection> Shared<K, C> {
         };
         while let Some(waiter) = entry.waiters.pop_front() {
             match waiter.send(Handoff::Conn(conn, slot)) {
-                Ok(()) => return,
+                Ok(()) => {
+                    // Counted as handed over, like a reuse taken by
+                    // `acquire`; uncounted if it is not lent after all.
+                    entry.activity.reuses += 1;
+                    state.activity.reuses += 1;
+                    return;
+                }
                 Err(handoff) => match handoff {
                     Handoff::Conn(c, s) => (conn, slot) = (c, s),
                     // Only connections are offered here; this arm cannot

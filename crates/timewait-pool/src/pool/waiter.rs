@@ -41,6 +41,8 @@ impl<K: Key, C: Connection> Drop for Waiter<K, C> {
         match self.rx.try_recv() {
             Ok(Handoff::Conn(conn, slot)) => {
                 if let Some(shared) = slot.shared().upgrade() {
+                    // Counted as a reuse when it was handed over; it was not.
+                    shared.uncount_reuse(slot.key());
                     Arc::clone(&shared).checkin(conn, slot, None);
                 }
             }
