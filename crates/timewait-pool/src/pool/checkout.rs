@@ -61,7 +61,9 @@ impl<K: Key, C: Connection> Future for Checkout<K, C> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.inner {
-            Inner::Ready(result) => Poll::Ready(result.take().unwrap_or(Err(Error::NotReady))),
+            Inner::Ready(result) => {
+                Poll::Ready(result.take().unwrap_or_else(|| Err(Error::NotReady)))
+            }
             Inner::Waiting(future) => future.as_mut().poll(cx),
         }
     }

@@ -117,12 +117,9 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let acquired = self.acquire_locked(key, refused, &mut evicted);
         if !evicted.is_empty() {
             // The lock is released: the forgotten keys' connections can go.
-            let weak = Arc::downgrade(self);
-            for (key, conn) in evicted {
-                // Their counts left with their key.
-                let mut slot = Slot::lent(key, weak.clone());
-                slot.disarm();
-                self.retire(slot, conn, RetireReason::Evicted);
+            for idle in evicted {
+                // Their counts left with their key: the slot stays disarmed.
+                self.retire(idle.slot, idle.conn, RetireReason::Evicted);
             }
         }
         acquired
@@ -132,10 +129,9 @@ impl<K: Key, C: Connection> Shared<K, C> {
         self: &Arc<Self>,
         key: &K,
         refused: bool,
-        evicted: &mut Vec<(K, Conn<C>)>,
+        evicted: &mut Vec<Idle<K, C>>,
     ) -> Acquire<K, C> {
         let limits = self.config.limits;
-        let weak = Arc::downgrade(self);
         let mut guard = self.state.lock();
         let state = &mut *guard;
         if refused {
@@ -153,7 +149,8 @@ impl<K: Key, C: Connection> Shared<K, C> {
         if let Some(idle) = entry.idle.pop_back() {
             entry.activity.reuses += 1;
             state.activity.reuses += 1;
-            return Acquire::Idle(idle.conn, Slot::lent(key.clone(), weak));
+            let (conn, slot) = idle.into_lent();
+            return Acquire::Idle(conn, slot);
         }
         if entry.open >= limits.max_open_per_key {
             let (tx, rx) = oneshot::channel();
@@ -172,8 +169,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let victim = if state.total_open > limits.max_total {
             state.least_recent_with_idle(key).and_then(|victim_key| {
                 let victim = state.keys.get_mut(&victim_key)?;
-                let idle = victim.idle.pop_front()?;
-                Some((idle.conn, Slot::lent(victim_key, weak.clone())))
+                Some(victim.idle.pop_front()?.into_lent())
             })
         } else {
             None
@@ -182,7 +178,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         if let Some((conn, slot)) = victim {
             self.retire(slot, conn, RetireReason::Evicted);
         }
-        Acquire::Connect(Slot::connecting(key.clone(), weak))
+        Acquire::Connect(Slot::connecting(key.clone(), Arc::downgrade(self)))
     }
 
     /// Gives a slot's unit back: to the key's first live waiter, as room to
@@ -351,13 +347,17 @@ impl<K: Key, C: Connection> Shared<K, C> {
         } else {
             None
         };
-        slot.disarm();
-        entry.idle.push_back(Idle { conn, deadline });
         // The key can give up a connection to the total cap. A key already
         // in that order is left as it is: no clone, no heap work.
         state
             .idle_keys
             .insert(slot.key(), &mut entry.places.idle, entry.last_used);
+        slot.disarm();
+        entry.idle.push_back(Idle {
+            conn,
+            deadline,
+            slot,
+        });
         let wake_reaper = deadline.is_some_and(|d| state.next_reap.is_none_or(|t| d < t));
         if wake_reaper {
             state.next_reap = deadline;
@@ -367,8 +367,8 @@ impl<K: Key, C: Connection> Shared<K, C> {
             self.reaper_wake.notify_one();
         }
         if let Some(idle) = evicted {
-            let slot = Slot::lent(slot.key().clone(), Arc::downgrade(self));
-            self.retire(slot, idle.conn, RetireReason::Evicted);
+            let (conn, slot) = idle.into_lent();
+            self.retire(slot, conn, RetireReason::Evicted);
         }
     }
 
@@ -414,13 +414,13 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
         let mut next: Option<Instant> = None;
-        for (key, entry) in state.keys.iter_mut() {
+        for entry in state.keys.values_mut() {
             let mut i = 0;
             while i < entry.idle.len() {
                 match entry.idle.get(i).and_then(|idle| idle.deadline) {
                     Some(deadline) if deadline <= now => {
                         if let Some(idle) = entry.idle.remove(i) {
-                            expired.push((key.clone(), idle.conn));
+                            expired.push(idle);
                         }
                     }
                     Some(deadline) => {
@@ -434,9 +434,9 @@ impl<K: Key, C: Connection> Shared<K, C> {
         state.next_reap = next;
         state.ledger.expire(now.into_std());
         drop(guard);
-        let weak = Arc::downgrade(self);
-        for (key, conn) in expired {
-            self.retire(Slot::lent(key, weak.clone()), conn, RetireReason::Expired);
+        for idle in expired {
+            let (conn, slot) = idle.into_lent();
+            self.retire(slot, conn, RetireReason::Expired);
         }
         next
     }

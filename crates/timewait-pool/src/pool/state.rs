@@ -26,10 +26,24 @@ pub(crate) struct Conn<C> {
 
 /// A connection in the idle set.
 #[derive(Debug)]
-pub(crate) struct Idle<C> {
+pub(crate) struct Idle<K: Key, C: Connection> {
     pub(crate) conn: Conn<C>,
     /// When the pool stops lending it: idle limit or lifetime, the earlier.
     pub(crate) deadline: Option<Instant>,
+    /// The slot it was lent with, disarmed (the idle set holds its unit):
+    /// kept so that lending it again clones neither the key nor the pool's
+    /// handle.
+    pub(crate) slot: Slot<K, C>,
+}
+
+impl<K: Key, C: Connection> Idle<K, C> {
+    /// Takes the connection out of the idle set: its slot holds its unit
+    /// again.
+    pub(crate) fn into_lent(self) -> (Conn<C>, Slot<K, C>) {
+        let mut slot = self.slot;
+        slot.rearm();
+        (self.conn, slot)
+    }
 }
 
 /// What a waiting checkout receives.
@@ -46,7 +60,7 @@ pub(crate) enum Handoff<K: Key, C: Connection> {
 pub(crate) struct KeyState<K: Key, C: Connection> {
     /// LIFO at the back (the warmest connection is lent first); the front is
     /// the one idle longest, evicted first.
-    pub(crate) idle: VecDeque<Idle<C>>,
+    pub(crate) idle: VecDeque<Idle<K, C>>,
     /// Idle, lent and connecting.
     pub(crate) open: usize,
     pub(crate) connecting: usize,
@@ -167,7 +181,7 @@ impl<K: Key, C: Connection> State<K, C> {
         key: &K,
         tick: u64,
         max_keys: usize,
-        evicted: &mut Vec<(K, Conn<C>)>,
+        evicted: &mut Vec<Idle<K, C>>,
     ) -> &mut KeyState<K, C> {
         let mut forgot = false;
         while self.keys.len() >= max_keys {
@@ -176,7 +190,7 @@ impl<K: Key, C: Connection> State<K, C> {
             };
             if let Some(state) = self.keys.remove(&victim) {
                 self.total_open = self.total_open.saturating_sub(state.open);
-                evicted.extend(state.idle.into_iter().map(|i| (victim.clone(), i.conn)));
+                evicted.extend(state.idle);
                 forgot = true;
             }
         }
