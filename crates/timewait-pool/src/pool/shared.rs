@@ -316,59 +316,67 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let deadline = self.idle_deadline(&conn, now);
         let limits = self.config.limits;
         let mut guard = self.state.lock();
-        let state = &mut *guard;
-        let Some(entry) = state.keys.get_mut(slot.key()) else {
-            drop(guard);
-            self.retire(slot, conn, RetireReason::Evicted);
-            return;
-        };
-        while let Some(waiter) = entry.waiters.pop_front() {
-            match waiter.send(Handoff::Conn(conn, slot)) {
-                Ok(()) => {
-                    // Counted as handed over, like a reuse taken by
-                    // `acquire`; uncounted if it is not lent after all.
-                    entry.activity.reuses += 1;
-                    state.activity.reuses += 1;
-                    return;
-                }
-                Err(handoff) => match handoff {
-                    Handoff::Conn(c, s) => (conn, slot) = (c, s),
+        // Runs again only when the waiter it chose went away before the
+        // connection reached it.
+        loop {
+            let state = &mut *guard;
+            let Some(entry) = state.keys.get_mut(slot.key()) else {
+                drop(guard);
+                self.retire(slot, conn, RetireReason::Evicted);
+                return;
+            };
+            let waiter = std::iter::from_fn(|| entry.waiters.pop_front()).find(|w| !w.is_closed());
+            if let Some(waiter) = waiter {
+                // Counted as handed over, like a reuse taken by `acquire`;
+                // uncounted if it is not lent after all.
+                entry.activity.reuses += 1;
+                state.activity.reuses += 1;
+                // Sending wakes the waiter's task: done after the lock is
+                // released, so that it is held for pops and pushes only.
+                drop(guard);
+                match waiter.send(Handoff::Conn(conn, slot)) {
+                    Ok(()) => return,
+                    Err(Handoff::Conn(c, s)) => (conn, slot) = (c, s),
                     // Only connections are offered here; this arm cannot
                     // run, and if it did, the counts stay as they are.
-                    other @ Handoff::Slot(_) => {
+                    Err(other @ Handoff::Slot(_)) => {
                         other.disarm();
                         return;
                     }
-                },
+                }
+                guard = self.state.lock();
+                guard.uncount_reuse(slot.key());
+                continue;
             }
-        }
-        let evicted = if entry.idle.len() >= limits.max_idle_per_key {
-            entry.idle.pop_front()
-        } else {
-            None
-        };
-        // The key can give up a connection to the total cap. A key already
-        // in that order is left as it is: no clone, no heap work.
-        state
-            .idle_keys
-            .insert(slot.key(), &mut entry.places.idle, entry.last_used);
-        slot.disarm();
-        entry.idle.push_back(Idle {
-            conn,
-            deadline,
-            slot,
-        });
-        let wake_reaper = deadline.is_some_and(|d| state.next_reap.is_none_or(|t| d < t));
-        if wake_reaper {
-            state.next_reap = deadline;
-        }
-        drop(guard);
-        if wake_reaper {
-            self.reaper_wake.notify_one();
-        }
-        if let Some(idle) = evicted {
-            let (conn, slot) = idle.into_lent();
-            self.retire(slot, conn, RetireReason::Evicted);
+            let evicted = if entry.idle.len() >= limits.max_idle_per_key {
+                entry.idle.pop_front()
+            } else {
+                None
+            };
+            // The key can give up a connection to the total cap. A key
+            // already in that order is left as it is: no clone, no heap work.
+            state
+                .idle_keys
+                .insert(slot.key(), &mut entry.places.idle, entry.last_used);
+            slot.disarm();
+            entry.idle.push_back(Idle {
+                conn,
+                deadline,
+                slot,
+            });
+            let wake_reaper = deadline.is_some_and(|d| state.next_reap.is_none_or(|t| d < t));
+            if wake_reaper {
+                state.next_reap = deadline;
+            }
+            drop(guard);
+            if wake_reaper {
+                self.reaper_wake.notify_one();
+            }
+            if let Some(idle) = evicted {
+                let (conn, slot) = idle.into_lent();
+                self.retire(slot, conn, RetireReason::Evicted);
+            }
+            return;
         }
     }
 
