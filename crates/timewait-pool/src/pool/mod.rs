@@ -1,5 +1,6 @@
 //! The pool: a `tower::Service` from keys to checked-out connections.
 
+mod checkin;
 mod checkout;
 pub(crate) mod reaper;
 mod recency;
