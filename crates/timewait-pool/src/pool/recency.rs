@@ -178,22 +178,32 @@ mod tests {
         recency.insert(&key, place_all(state), tick);
     }
 
+    /// Keys `0..n`, key `k` used at tick `k`.
+    fn keys_used_in_order(n: u32) -> (Keys, Recency<u32>) {
+        let mut keys = Keys::new();
+        let mut recency = Recency::new();
+        for key in 0..n {
+            remember(&mut keys, &mut recency, key, u64::from(key));
+        }
+        (keys, recency)
+    }
+
+    fn take_first(recency: &mut Recency<u32>, keys: &mut Keys) -> Option<u32> {
+        recency.find(keys, place_all, |_, _| Verdict::Take)
+    }
+
     fn take_if(accept: bool) -> Verdict {
         if accept { Verdict::Take } else { Verdict::Skip }
     }
 
     #[test]
     fn the_key_used_least_recently_is_found_after_later_uses_reorder_them() {
-        let mut keys = Keys::new();
-        let mut recency = Recency::new();
-        for key in 0..5 {
-            remember(&mut keys, &mut recency, key, u64::from(key));
-        }
+        let (mut keys, mut recency) = keys_used_in_order(5);
         // Keys 0 and 1 are used again, 1 last: 2 is now the oldest.
         keys.get_mut(&0).unwrap().last_used = 10;
         keys.get_mut(&1).unwrap().last_used = 11;
         let mut order = Vec::new();
-        while let Some(key) = recency.find(&mut keys, place_all, |_, _| Verdict::Take) {
+        while let Some(key) = take_first(&mut recency, &mut keys) {
             keys.remove(&key);
             order.push(key);
         }
@@ -202,28 +212,17 @@ mod tests {
 
     #[test]
     fn a_skipped_key_keeps_its_place() {
-        let mut keys = Keys::new();
-        let mut recency = Recency::new();
-        for key in 0..3 {
-            remember(&mut keys, &mut recency, key, u64::from(key));
-        }
+        let (mut keys, mut recency) = keys_used_in_order(3);
         let found = recency.find(&mut keys, place_all, |_, s| take_if(s.last_used != 0));
         assert_eq!(found, Some(1));
         keys.remove(&1);
         assert_eq!(recency.len(), 2);
-        assert_eq!(
-            recency.find(&mut keys, place_all, |_, _| Verdict::Take),
-            Some(0)
-        );
+        assert_eq!(take_first(&mut recency, &mut keys), Some(0));
     }
 
     #[test]
     fn a_kept_key_stays_and_a_key_that_left_is_not_visited_again() {
-        let mut keys = Keys::new();
-        let mut recency = Recency::new();
-        for key in 0..3 {
-            remember(&mut keys, &mut recency, key, u64::from(key));
-        }
+        let (mut keys, mut recency) = keys_used_in_order(3);
         let found = recency.find(&mut keys, place_all, |&k, _| {
             if k == 0 {
                 Verdict::Leave
@@ -241,10 +240,7 @@ mod tests {
         assert_eq!(visited, [1, 2], "0 left the order; 1 was kept");
         // Inserted again, the key that left is back.
         remember(&mut keys, &mut recency, 0, 5);
-        assert_eq!(
-            recency.find(&mut keys, place_all, |_, _| Verdict::Take),
-            Some(1)
-        );
+        assert_eq!(take_first(&mut recency, &mut keys), Some(1));
     }
 
     #[test]
