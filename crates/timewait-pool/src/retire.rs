@@ -177,6 +177,7 @@ impl<K: Key, C: Connection> Job<K, C> {
             destination,
             ..
         } = conn;
+        let destination = destination.map(|d| *d);
         // A grace too long to add to now never runs out.
         let deadline = Instant::now().checked_add(grace);
         if let Some(farewell) = farewell {
@@ -228,7 +229,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let span = retire_span(&key, policy);
         let _entered = span.enter();
         tracing::debug!(?reason, "retiring");
-        let destination = conn.destination;
+        let destination = conn.destination.as_deref().copied();
         let closed_by = match plan(policy, reason.peer()) {
             Plan::Close(closed_by) => {
                 conn.io.close();

@@ -80,6 +80,26 @@ async fn a_key_used_again_outlives_keys_used_once_after_it() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_key_with_no_connection_is_forgotten_before_one_holding_an_idle_connection() {
+    let connector = Connector::new(Server::Echo);
+    let pool = pool(2, &connector);
+    let a = pool.clone().oneshot("a").await.unwrap();
+    let a_id = a.id;
+    drop(a);
+    // `b` is used after `a`, but its only connection is retired: it is empty.
+    let mut b = pool.clone().oneshot("b").await.unwrap();
+    let b_id = b.id;
+    b.retire_after_use();
+    drop(b);
+    assert_eq!(pool.stats().key(&"b").unwrap().open, 0);
+    drop(pool.clone().oneshot("c").await.unwrap());
+    assert_eq!(remembered(&pool), ["a", "c"], "b held nothing");
+    assert_eq!(connector.ended(), [(b_id, Ended::Closed)]);
+    let again = pool.clone().oneshot("a").await.unwrap();
+    assert!(again.is_reused() && again.id == a_id);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_busy_key_is_never_forgotten_and_its_connection_comes_back_to_it() {
     let connector = Connector::new(Server::Echo);
     let pool = pool(10, &connector);

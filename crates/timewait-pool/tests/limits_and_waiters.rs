@@ -73,6 +73,7 @@ async fn a_dropped_waiter_does_not_take_the_connection_from_the_next() {
     assert!(second.is_woken());
     assert_ready_ok!(second.poll());
     assert_eq!(pool.stats().total.open, 1);
+    assert_eq!(pool.stats().total.activity.reuses, 1, "handed to `second`");
 }
 
 #[tokio::test(start_paused = true)]
@@ -89,9 +90,11 @@ async fn a_waiter_dropped_after_the_handoff_gives_the_connection_back() {
         stats.total.idle, 1,
         "the connection went back to the idle set"
     );
+    assert_eq!(stats.total.activity.reuses, 0, "handed over, never lent");
     let again = pool.clone().oneshot("k").await.unwrap();
     assert!(again.is_reused());
     assert_eq!(connector.made(), 1);
+    assert_eq!(pool.stats().total.activity.reuses, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -134,6 +137,22 @@ async fn a_new_key_at_the_total_cap_retires_an_idle_connection_of_another_key() 
     assert_eq!(stats.key(&"a").unwrap().open, 0);
     assert_eq!(stats.total.open, 1);
     assert_eq!(connector.made(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_total_cap_takes_the_idle_connection_of_the_least_recently_used_key() {
+    let (pool, connector) = pool_with(8, 2);
+    drop(pool.clone().oneshot("a").await.unwrap());
+    drop(pool.clone().oneshot("b").await.unwrap());
+    // `a` is used again: `b` is now the least recently used.
+    drop(pool.clone().oneshot("a").await.unwrap());
+    let c = pool.clone().oneshot("c").await.unwrap();
+    let stats = pool.stats();
+    assert_eq!(stats.key(&"a").unwrap().idle, 1);
+    assert_eq!(stats.key(&"b").unwrap().open, 0);
+    assert_eq!(stats.total.open, 2);
+    assert_eq!(connector.made(), 3);
+    drop(c);
 }
 
 /// A connector whose connects never finish.

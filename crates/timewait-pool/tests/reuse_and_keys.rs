@@ -101,3 +101,27 @@ async fn idle_connections_beyond_max_idle_are_retired_and_the_peer_closes_them()
     assert_eq!(stats.total.activity.retired.local, 0);
     assert_eq!(connector.ended(), vec![(a_id, support::Ended::Closed)]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_connection_found_closed_at_checkout_is_not_counted_as_a_reuse() {
+    let connector = Connector::new(Server::Echo);
+    let pool = TestPool::new(config(), connector.clone());
+    let mut first = pool.clone().oneshot("k").await.unwrap();
+    // QUIT written past the guard: the server closes once it runs, after
+    // the connection is back in the idle set.
+    tokio::io::AsyncWriteExt::write_all(&mut *first, b"QUIT\n")
+        .await
+        .unwrap();
+    first.mark_at_rest();
+    drop(first);
+    assert_eq!(pool.stats().total.idle, 1);
+    support::settle().await;
+
+    let second = pool.clone().oneshot("k").await.unwrap();
+    assert!(!second.is_reused());
+    let activity = pool.stats().total.activity;
+    assert_eq!(activity.retired.by_peer, 1);
+    assert_eq!(activity.connects, 2);
+    assert_eq!(activity.reuses, 0);
+    assert_eq!(pool.stats().key(&"k").unwrap().activity.reuses, 0);
+}

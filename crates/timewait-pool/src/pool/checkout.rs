@@ -22,7 +22,6 @@ use crate::policy::OnPortsExhausted;
 use crate::pool::shared::{Acquire, Shared};
 use crate::pool::slot::Slot;
 use crate::pool::state::{Conn, Handoff};
-use crate::pool::waiter::Waiter;
 use crate::retire::RetireReason;
 
 /// The future a [`Pool`](crate::Pool) returns from `call`.
@@ -62,7 +61,9 @@ impl<K: Key, C: Connection> Future for Checkout<K, C> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.inner {
-            Inner::Ready(result) => Poll::Ready(result.take().unwrap_or(Err(Error::NotReady))),
+            Inner::Ready(result) => {
+                Poll::Ready(result.take().unwrap_or_else(|| Err(Error::NotReady)))
+            }
             Inner::Waiting(future) => future.as_mut().poll(cx),
         }
     }
@@ -80,14 +81,19 @@ impl<K: Key, C: Connection> std::fmt::Debug for Checkout<K, C> {
 
 impl<K: Key, C: Connection> Shared<K, C> {
     /// Lends an idle connection if it is young enough and healthy; retires it
-    /// otherwise and gives the permit back for another try.
+    /// otherwise and gives the permit back for another try. Counts nothing:
+    /// [`Shared::acquire`] counted the reuse already.
     pub(crate) fn lend_idle(
         self: &Arc<Self>,
         mut conn: Conn<C>,
         slot: Slot<K, C>,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Pooled<K, C>, Option<OwnedSemaphorePermit>> {
-        let reason = if self.past_deadline(&conn, Instant::now()) {
+        // The clock is read only when a lifetime is set: idle deadlines are
+        // the reaper's, and a use count needs no clock.
+        let expired = self.used_up(&conn)
+            || self.config.max_lifetime.is_some() && self.too_old(&conn, Instant::now());
+        let reason = if expired {
             Some(RetireReason::Expired)
         } else {
             RetireReason::from_health(conn.io.health())
@@ -96,36 +102,50 @@ impl<K: Key, C: Connection> Shared<K, C> {
             self.retire(slot, conn, reason);
             return Err(permit);
         }
-        self.count(slot.key(), |a| a.reuses += 1);
         tracing::trace!(key = ?slot.key(), uses = conn.uses, "reuse");
         Ok(Pooled::new(conn, slot, permit, true, self.config.ends()))
     }
 
     /// The synchronous part of a checkout: an idle connection of `key`, if a
-    /// healthy one is there.
-    pub(crate) fn try_idle(
+    /// healthy one is there; else what the asynchronous part starts from
+    /// (room to connect, or a place in the key's queue), taken in the same
+    /// locked step.
+    pub(crate) fn checkout_now(
         self: &Arc<Self>,
         key: &K,
         mut permit: Option<OwnedSemaphorePermit>,
-    ) -> Result<Pooled<K, C>, Option<OwnedSemaphorePermit>> {
+    ) -> Result<Pooled<K, C>, Pending<K, C>> {
+        let mut refused = false;
         loop {
-            match self.acquire(key, false) {
-                Some(Acquire::Idle(conn, slot)) => match self.lend_idle(conn, slot, permit) {
+            match self.acquire(key, refused) {
+                Acquire::Idle(conn, slot) => match self.lend_idle(conn, slot, permit) {
                     Ok(pooled) => return Ok(pooled),
-                    Err(back) => permit = back,
+                    Err(back) => {
+                        permit = back;
+                        refused = true;
+                    }
                 },
-                _ => return Err(permit),
+                acquired => return Err(Pending { permit, acquired }),
             }
         }
     }
 }
 
-/// The asynchronous part of a checkout.
+/// Where a checkout that could not be served at once stands.
+pub(crate) struct Pending<K: Key, C: Connection> {
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
+    /// Never [`Acquire::Idle`]: room to connect, a place in the queue, or
+    /// closed.
+    pub(crate) acquired: Acquire<K, C>,
+}
+
+/// The asynchronous part of a checkout, from what
+/// [`Shared::checkout_now`] found.
 pub(crate) async fn checkout<K, C, S>(
     shared: Arc<Shared<K, C>>,
     connector: S,
     key: K,
-    mut permit: Option<OwnedSemaphorePermit>,
+    pending: Pending<K, C>,
 ) -> Result<Pooled<K, C>, Error>
 where
     K: Key,
@@ -136,36 +156,36 @@ where
 {
     let span = tracing::debug_span!("checkout", key = ?key);
     async move {
+        let Pending {
+            mut permit,
+            mut acquired,
+        } = pending;
         loop {
-            let acquired = shared.acquire(&key, true).unwrap_or(Acquire::Closed);
-            let slot = match acquired {
+            // A connection taken or handed over, counted as a reuse.
+            let (conn, slot) = match acquired {
                 Acquire::Closed => return Err(Error::Closed),
-                Acquire::Idle(conn, slot) => match shared.lend_idle(conn, slot, permit) {
-                    Ok(pooled) => return Ok(pooled),
-                    Err(back) => {
-                        permit = back;
-                        continue;
-                    }
-                },
-                Acquire::Connect(slot) => slot,
-                Acquire::Wait(rx) => {
+                Acquire::Idle(conn, slot) => (conn, slot),
+                Acquire::Connect(slot) => {
+                    return connect(&shared, connector, key, slot, permit).await;
+                }
+                Acquire::Wait(waiter) => {
                     tracing::debug!("waiting for a connection of this key");
-                    match Waiter::new(rx).await {
+                    match waiter.await {
                         None => return Err(Error::Closed),
-                        Some(Handoff::Slot(slot)) => slot,
-                        Some(Handoff::Conn(conn, slot)) => {
-                            match shared.lend_idle(conn, slot, permit) {
-                                Ok(pooled) => return Ok(pooled),
-                                Err(back) => {
-                                    permit = back;
-                                    continue;
-                                }
-                            }
+                        Some(Handoff::Slot(slot)) => {
+                            return connect(&shared, connector, key, slot, permit).await;
                         }
+                        Some(Handoff::Conn(conn, slot)) => (conn, slot),
                     }
                 }
             };
-            return connect(&shared, connector, key, slot, permit).await;
+            match shared.lend_idle(conn, slot, permit) {
+                Ok(pooled) => return Ok(pooled),
+                Err(back) => {
+                    permit = back;
+                    acquired = shared.acquire(&key, true);
+                }
+            }
         }
     }
     .instrument(span)
@@ -205,7 +225,7 @@ where
         io,
         created: Instant::now(),
         uses: 0,
-        destination,
+        destination: destination.map(Box::new),
     };
     Ok(Pooled::new(conn, slot, permit, false, shared.config.ends()))
 }

@@ -1,5 +1,6 @@
 //! The pool: a `tower::Service` from keys to checked-out connections.
 
+mod checkin;
 mod checkout;
 pub(crate) mod reaper;
 mod recency;
@@ -134,13 +135,13 @@ where
             return Checkout::ready(Err(Error::NotReady));
         };
         self.shared.start_background();
-        match self.shared.try_idle(&key, Some(permit)) {
+        match self.shared.checkout_now(&key, Some(permit)) {
             Ok(pooled) => Checkout::ready(Ok(pooled)),
-            Err(permit) => Checkout::waiting(checkout::checkout(
+            Err(pending) => Checkout::waiting(checkout::checkout(
                 self.shared.clone(),
                 self.connector.clone(),
                 key,
-                permit,
+                pending,
             )),
         }
     }

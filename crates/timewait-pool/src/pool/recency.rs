@@ -1,6 +1,6 @@
 //! Which key was used least recently, without a scan of every key.
 //!
-//! Each remembered key has one entry in a min-heap, stamped with the use
+//! Each key of an order has one live entry in a min-heap, stamped with the use
 //! tick it had when the entry was made. A use only bumps the key's own
 //! `last_used` (no heap work, no clone on the checkout path); the heap
 //! catches up lazily: an entry popped with a stale stamp goes back with the
@@ -43,11 +43,35 @@ impl<K> Ord for Stamped<K> {
     }
 }
 
-/// The keys by recency of use.
+/// What [`Recency::find`] does with a key it visits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The key is the one sought; it leaves the order.
+    Take,
+    /// The key is the one sought; it keeps its place.
+    Keep,
+    /// Not this key; it keeps its place.
+    Skip,
+    /// Not this key, and it no longer belongs in the order: it leaves it
+    /// until it is inserted again.
+    Leave,
+}
+
+/// Keys of one kind (every key, the keys with no connection, the keys with
+/// idle connections) by recency of use, each at most once.
+///
+/// A key's place is the stamp of its one live entry, kept in its
+/// [`KeyState`] (see [`Places`](crate::pool::state::Places)). An entry whose
+/// stamp is not its key's place (the key was forgotten, or forgotten and
+/// remembered again) is dead: dropped when popped, and by
+/// [`compact`](Recency::compact) once dead entries outnumber live ones.
 #[derive(Debug)]
 pub(crate) struct Recency<K> {
     heap: BinaryHeap<Reverse<Stamped<K>>>,
 }
+
+/// Where a key's place in one order is kept.
+pub(crate) type Place<K, C> = fn(&mut KeyState<K, C>) -> &mut Option<u64>;
 
 impl<K: Key> Recency<K> {
     pub(crate) fn new() -> Self {
@@ -56,47 +80,86 @@ impl<K: Key> Recency<K> {
         }
     }
 
-    /// A key was added to the map, used at `tick`.
-    pub(crate) fn added(&mut self, key: K, tick: u64) {
-        self.heap.push(Reverse(Stamped { tick, key }));
+    /// Puts `key`, used at `tick`, in the order unless it has a place there
+    /// already (`place`).
+    pub(crate) fn insert(&mut self, key: &K, place: &mut Option<u64>, tick: u64) {
+        if place.is_none() {
+            *place = Some(tick);
+            self.heap.push(Reverse(Stamped {
+                tick,
+                key: key.clone(),
+            }));
+        }
     }
 
-    /// Takes out of the order, and returns, the least recently used key of
-    /// `keys` that `may_go` accepts. Keys it refuses keep their place.
+    /// Visits the keys of the order from the least recently used, and
+    /// returns the first one that `judge` takes or keeps.
     ///
-    /// Refused keys are popped and pushed back, so a call costs O(log n) per
-    /// refused key; the pool refuses only keys with connections lent or
-    /// being made, or checkouts waiting, which `max_total` bounds.
-    pub(crate) fn take_least_recent<C: Connection>(
+    /// Each visited key costs O(log n); keys skipped or left are the only
+    /// ones visited before the one found, so callers skip only keys that
+    /// some limit bounds, and let go of those that no longer belong.
+    pub(crate) fn find<C: Connection>(
         &mut self,
         keys: &mut HashMap<K, KeyState<K, C>>,
-        mut may_go: impl FnMut(&mut KeyState<K, C>) -> bool,
+        place: Place<K, C>,
+        mut judge: impl FnMut(&K, &mut KeyState<K, C>) -> Verdict,
     ) -> Option<K> {
-        let mut refused = Vec::new();
+        let mut skipped = Vec::new();
         let found = loop {
             let Some(Reverse(entry)) = self.heap.pop() else {
                 break None;
             };
-            // A key the map no longer has has no entry to keep.
             let Some(state) = keys.get_mut(&entry.key) else {
                 continue;
             };
+            if *place(state) != Some(entry.tick) {
+                continue;
+            }
+            // Used since it was stamped: it goes back with its current stamp.
             if state.last_used != entry.tick {
+                *place(state) = Some(state.last_used);
                 self.heap.push(Reverse(Stamped {
                     tick: state.last_used,
                     key: entry.key,
                 }));
-            } else if may_go(state) {
-                break Some(entry.key);
-            } else {
-                refused.push(Reverse(entry));
+                continue;
+            }
+            match judge(&entry.key, state) {
+                Verdict::Take => {
+                    *place(state) = None;
+                    break Some(entry.key);
+                }
+                Verdict::Keep => {
+                    let key = entry.key.clone();
+                    skipped.push(Reverse(entry));
+                    break Some(key);
+                }
+                Verdict::Skip => skipped.push(Reverse(entry)),
+                Verdict::Leave => *place(state) = None,
             }
         };
-        self.heap.extend(refused);
+        self.heap.extend(skipped);
         found
     }
 
-    /// How many keys the order holds.
+    /// Drops the dead entries once they could outnumber the live ones, so
+    /// that forgetting keys never grows the order: amortized O(1) a
+    /// forgotten key.
+    pub(crate) fn compact<C: Connection>(
+        &mut self,
+        keys: &mut HashMap<K, KeyState<K, C>>,
+        place: Place<K, C>,
+    ) {
+        if self.heap.len() <= 2 * keys.len() + 16 {
+            return;
+        }
+        self.heap.retain(|Reverse(entry)| {
+            keys.get_mut(&entry.key)
+                .is_some_and(|state| *place(state) == Some(entry.tick))
+        });
+    }
+
+    /// How many entries the order holds, dead ones included.
     #[cfg(test)]
     fn len(&self) -> usize {
         self.heap.len()
@@ -106,26 +169,41 @@ impl<K: Key> Recency<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pool::state::place_all;
 
     type Keys = HashMap<u32, KeyState<u32, tokio::net::TcpStream>>;
 
     fn remember(keys: &mut Keys, recency: &mut Recency<u32>, key: u32, tick: u64) {
-        keys.insert(key, KeyState::new(tick));
-        recency.added(key, tick);
+        let state = keys.entry(key).or_insert_with(|| KeyState::new(tick));
+        recency.insert(&key, place_all(state), tick);
+    }
+
+    /// Keys `0..n`, key `k` used at tick `k`.
+    fn keys_used_in_order(n: u32) -> (Keys, Recency<u32>) {
+        let mut keys = Keys::new();
+        let mut recency = Recency::new();
+        for key in 0..n {
+            remember(&mut keys, &mut recency, key, u64::from(key));
+        }
+        (keys, recency)
+    }
+
+    fn take_first(recency: &mut Recency<u32>, keys: &mut Keys) -> Option<u32> {
+        recency.find(keys, place_all, |_, _| Verdict::Take)
+    }
+
+    fn take_if(accept: bool) -> Verdict {
+        if accept { Verdict::Take } else { Verdict::Skip }
     }
 
     #[test]
     fn the_key_used_least_recently_is_found_after_later_uses_reorder_them() {
-        let mut keys = Keys::new();
-        let mut recency = Recency::new();
-        for key in 0..5 {
-            remember(&mut keys, &mut recency, key, u64::from(key));
-        }
+        let (mut keys, mut recency) = keys_used_in_order(5);
         // Keys 0 and 1 are used again, 1 last: 2 is now the oldest.
         keys.get_mut(&0).unwrap().last_used = 10;
         keys.get_mut(&1).unwrap().last_used = 11;
         let mut order = Vec::new();
-        while let Some(key) = recency.take_least_recent(&mut keys, |_| true) {
+        while let Some(key) = take_first(&mut recency, &mut keys) {
             keys.remove(&key);
             order.push(key);
         }
@@ -133,18 +211,65 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_key_keeps_its_place() {
-        let mut keys = Keys::new();
-        let mut recency = Recency::new();
-        for key in 0..3 {
-            remember(&mut keys, &mut recency, key, u64::from(key));
-        }
-        assert_eq!(
-            recency.take_least_recent(&mut keys, |s| s.last_used != 0),
-            Some(1)
-        );
+    fn a_skipped_key_keeps_its_place() {
+        let (mut keys, mut recency) = keys_used_in_order(3);
+        let found = recency.find(&mut keys, place_all, |_, s| take_if(s.last_used != 0));
+        assert_eq!(found, Some(1));
         keys.remove(&1);
         assert_eq!(recency.len(), 2);
-        assert_eq!(recency.take_least_recent(&mut keys, |_| true), Some(0));
+        assert_eq!(take_first(&mut recency, &mut keys), Some(0));
+    }
+
+    #[test]
+    fn a_kept_key_stays_and_a_key_that_left_is_not_visited_again() {
+        let (mut keys, mut recency) = keys_used_in_order(3);
+        let found = recency.find(&mut keys, place_all, |&k, _| {
+            if k == 0 {
+                Verdict::Leave
+            } else {
+                Verdict::Keep
+            }
+        });
+        assert_eq!(found, Some(1));
+        let mut visited = Vec::new();
+        let none = recency.find(&mut keys, place_all, |&k, _| {
+            visited.push(k);
+            Verdict::Skip
+        });
+        assert_eq!(none, None);
+        assert_eq!(visited, [1, 2], "0 left the order; 1 was kept");
+        // Inserted again, the key that left is back.
+        remember(&mut keys, &mut recency, 0, 5);
+        assert_eq!(take_first(&mut recency, &mut keys), Some(1));
+    }
+
+    #[test]
+    fn a_key_forgotten_and_remembered_again_has_one_live_entry() {
+        let mut keys = Keys::new();
+        let mut recency = Recency::new();
+        remember(&mut keys, &mut recency, 7, 1);
+        // Forgotten without passing through the order: its entry is dead.
+        keys.remove(&7);
+        remember(&mut keys, &mut recency, 7, 2);
+        assert_eq!(recency.len(), 2);
+        let mut visits = 0;
+        let none = recency.find(&mut keys, place_all, |_, _| {
+            visits += 1;
+            Verdict::Skip
+        });
+        assert_eq!((none, visits), (None, 1));
+    }
+
+    #[test]
+    fn forgetting_many_keys_does_not_grow_the_order() {
+        let mut keys = Keys::new();
+        let mut recency = Recency::new();
+        for key in 0..1_000u32 {
+            remember(&mut keys, &mut recency, key, u64::from(key));
+            // Only the last key is remembered; its predecessors' entries die.
+            keys.retain(|&k, _| k == key);
+            recency.compact(&mut keys, place_all);
+        }
+        assert!(recency.len() <= 2 * keys.len() + 17, "{}", recency.len());
     }
 }

@@ -22,6 +22,7 @@ use crate::lock::Mutex;
 use crate::policy::ClosedBy;
 use crate::pool::slot::Slot;
 use crate::pool::state::{Conn, Handoff, Idle, State};
+use crate::pool::waiter::Waiter;
 use crate::retire::{Job, RetireReason};
 use crate::stats::{Activity, KeyStats, PoolStats};
 
@@ -32,14 +33,14 @@ pub(crate) enum Acquire<K: Key, C: Connection> {
     /// Room for a new connection.
     Connect(Slot<K, C>),
     /// The key is at its limit: wait for a handoff.
-    Wait(oneshot::Receiver<Handoff<K, C>>),
+    Wait(Waiter<K, C>),
     /// The pool is shut down.
     Closed,
 }
 
 pub(crate) struct Shared<K: Key, C: Connection> {
     pub(crate) config: PoolConfig<K, C>,
-    state: Mutex<State<K, C>>,
+    pub(super) state: Mutex<State<K, C>>,
     /// Set once with the state's `closed`, readable without the lock.
     closed: AtomicBool,
     pub(crate) retiring: AtomicUsize,
@@ -97,17 +98,29 @@ impl<K: Key, C: Connection> Shared<K, C> {
     }
 
     /// Takes an idle connection of `key`, or room to connect, or a place in
-    /// the key's queue.
-    pub(crate) fn acquire(self: &Arc<Self>, key: &K, may_connect: bool) -> Option<Acquire<K, C>> {
+    /// the key's queue. `refused`: the connection the caller took or was
+    /// handed last was not lent (too old, or unhealthy), so its reuse is
+    /// uncounted.
+    ///
+    /// # Concurrency note
+    ///
+    /// A connection is counted as reused as it is taken here, or handed to a
+    /// waiter by [`checkin`](Shared::checkin), in the same locked step, not
+    /// once it passes its checks: a checkout and a check-in then take the
+    /// lock once each. One that fails them is uncounted by the caller's next
+    /// `acquire`, and one handed to a waiter that is gone by the waiter's
+    /// drop, before the checkout returns or ends; so a snapshot taken while
+    /// a checkout runs may count one reuse too many, and one taken between
+    /// checkouts is exact.
+    pub(crate) fn acquire(self: &Arc<Self>, key: &K, refused: bool) -> Acquire<K, C> {
         let mut evicted = Vec::new();
-        let acquired = self.acquire_locked(key, may_connect, &mut evicted);
-        // The lock is released: the forgotten keys' connections can go.
-        let weak = Arc::downgrade(self);
-        for (key, conn) in evicted {
-            // Their counts left with their key.
-            let mut slot = Slot::lent(key, weak.clone());
-            slot.disarm();
-            self.retire(slot, conn, RetireReason::Evicted);
+        let acquired = self.acquire_locked(key, refused, &mut evicted);
+        if !evicted.is_empty() {
+            // The lock is released: the forgotten keys' connections can go.
+            for idle in evicted {
+                // Their counts left with their key: the slot stays disarmed.
+                self.retire(idle.slot, idle.conn, RetireReason::Evicted);
+            }
         }
         acquired
     }
@@ -115,15 +128,17 @@ impl<K: Key, C: Connection> Shared<K, C> {
     fn acquire_locked(
         self: &Arc<Self>,
         key: &K,
-        may_connect: bool,
-        evicted: &mut Vec<(K, Conn<C>)>,
-    ) -> Option<Acquire<K, C>> {
+        refused: bool,
+        evicted: &mut Vec<Idle<K, C>>,
+    ) -> Acquire<K, C> {
         let limits = self.config.limits;
-        let weak = Arc::downgrade(self);
         let mut guard = self.state.lock();
         let state = &mut *guard;
+        if refused {
+            state.uncount_reuse(key);
+        }
         if state.closed {
-            return Some(Acquire::Closed);
+            return Acquire::Closed;
         }
         let tick = state.tick();
         let entry = match state.keys.get_mut(key) {
@@ -132,17 +147,17 @@ impl<K: Key, C: Connection> Shared<K, C> {
         };
         entry.last_used = tick;
         if let Some(idle) = entry.idle.pop_back() {
-            return Some(Acquire::Idle(idle.conn, Slot::lent(key.clone(), weak)));
-        }
-        if !may_connect {
-            return None;
+            entry.activity.reuses += 1;
+            state.activity.reuses += 1;
+            let (conn, slot) = idle.into_lent();
+            return Acquire::Idle(conn, slot);
         }
         if entry.open >= limits.max_open_per_key {
             let (tx, rx) = oneshot::channel();
             entry.waiters.push_back(tx);
             entry.activity.waits += 1;
             state.activity.waits += 1;
-            return Some(Acquire::Wait(rx));
+            return Acquire::Wait(Waiter::new(rx));
         }
         entry.open += 1;
         entry.connecting += 1;
@@ -154,8 +169,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let victim = if state.total_open > limits.max_total {
             state.least_recent_with_idle(key).and_then(|victim_key| {
                 let victim = state.keys.get_mut(&victim_key)?;
-                let idle = victim.idle.pop_front()?;
-                Some((idle.conn, Slot::lent(victim_key, weak.clone())))
+                Some(victim.idle.pop_front()?.into_lent())
             })
         } else {
             None
@@ -164,7 +178,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         if let Some((conn, slot)) = victim {
             self.retire(slot, conn, RetireReason::Evicted);
         }
-        Some(Acquire::Connect(Slot::connecting(key.clone(), weak)))
+        Acquire::Connect(Slot::connecting(key.clone(), Arc::downgrade(self)))
     }
 
     /// Gives a slot's unit back: to the key's first live waiter, as room to
@@ -190,6 +204,11 @@ impl<K: Key, C: Connection> Shared<K, C> {
             }
         }
         entry.open = entry.open.saturating_sub(1);
+        if entry.open == 0 {
+            // No connection left: the key can be forgotten for free.
+            let (place, tick) = (&mut entry.places.empty, entry.last_used);
+            state.empty_keys.insert(key, place, tick);
+        }
         state.total_open = state.total_open.saturating_sub(1);
         if state.closed {
             self.drained.notify_waiters();
@@ -208,6 +227,12 @@ impl<K: Key, C: Connection> Shared<K, C> {
             }
         }
         slot.connected();
+    }
+
+    /// Takes back a reuse counted for a connection of `key` that was not
+    /// lent (see [`Shared::acquire`]).
+    pub(crate) fn uncount_reuse(&self, key: &K) {
+        self.state.lock().uncount_reuse(key);
     }
 
     /// Counts one event in the key's activity and the pool's.
@@ -255,111 +280,6 @@ impl<K: Key, C: Connection> Shared<K, C> {
         Some(Instant::from_std(next))
     }
 
-    /// Takes back a connection from a guard: to a waiter, to the idle set, or
-    /// to retirement.
-    pub(crate) fn checkin(
-        self: &Arc<Self>,
-        mut conn: Conn<C>,
-        mut slot: Slot<K, C>,
-        retire: Option<RetireReason>,
-    ) {
-        let now = Instant::now();
-        // A connection cut off mid-exchange whose peer has already closed or
-        // reset it needs no fallback: say what the peer did.
-        let retire = match retire {
-            Some(RetireReason::Interrupted) => {
-                let health = conn.io.health();
-                Some(if health.peer_ended() {
-                    RetireReason::Unhealthy(health)
-                } else {
-                    RetireReason::Interrupted
-                })
-            }
-            other => other,
-        };
-        let reason = retire
-            .or_else(|| self.is_closed().then_some(RetireReason::Shutdown))
-            .or_else(|| {
-                self.past_deadline(&conn, now)
-                    .then_some(RetireReason::Expired)
-            })
-            .or_else(|| RetireReason::from_health(conn.io.health()));
-        if let Some(reason) = reason {
-            self.retire(slot, conn, reason);
-            return;
-        }
-        let deadline = self.idle_deadline(&conn, now);
-        let limits = self.config.limits;
-        let mut guard = self.state.lock();
-        let state = &mut *guard;
-        let Some(entry) = state.keys.get_mut(slot.key()) else {
-            drop(guard);
-            self.retire(slot, conn, RetireReason::Evicted);
-            return;
-        };
-        while let Some(waiter) = entry.waiters.pop_front() {
-            match waiter.send(Handoff::Conn(conn, slot)) {
-                Ok(()) => return,
-                Err(handoff) => match handoff {
-                    Handoff::Conn(c, s) => (conn, slot) = (c, s),
-                    // Only connections are offered here; this arm cannot
-                    // run, and if it did, the counts stay as they are.
-                    other @ Handoff::Slot(_) => {
-                        other.disarm();
-                        return;
-                    }
-                },
-            }
-        }
-        let evicted = if entry.idle.len() >= limits.max_idle_per_key {
-            entry.idle.pop_front()
-        } else {
-            None
-        };
-        slot.disarm();
-        entry.idle.push_back(Idle { conn, deadline });
-        let wake_reaper = deadline.is_some_and(|d| state.next_reap.is_none_or(|t| d < t));
-        if wake_reaper {
-            state.next_reap = deadline;
-        }
-        drop(guard);
-        if wake_reaper {
-            self.reaper_wake.notify_one();
-        }
-        if let Some(idle) = evicted {
-            let slot = Slot::lent(slot.key().clone(), Arc::downgrade(self));
-            self.retire(slot, idle.conn, RetireReason::Evicted);
-        }
-    }
-
-    /// When an idle connection stops being lent: its idle limit or its end of
-    /// life, whichever comes first. A limit too long to add to an instant is
-    /// no limit.
-    pub(crate) fn idle_deadline(&self, conn: &Conn<C>, now: Instant) -> Option<Instant> {
-        let idle = self
-            .config
-            .idle_limit()
-            .and_then(|limit| now.checked_add(limit));
-        let life = self
-            .config
-            .max_lifetime
-            .and_then(|life| conn.created.checked_add(life));
-        match (idle, life) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Whether the connection has reached its maximum lifetime or use count.
-    pub(crate) fn past_deadline(&self, conn: &Conn<C>, now: Instant) -> bool {
-        let too_old = self
-            .config
-            .max_lifetime
-            .is_some_and(|life| now.saturating_duration_since(conn.created) >= life);
-        let used_up = self.config.max_uses.is_some_and(|max| conn.uses >= max);
-        too_old || used_up
-    }
-
     /// Retires the idle connections whose deadline has come, forgets ledger
     /// entries that ended, and says when to come back.
     pub(crate) fn reap(self: &Arc<Self>, now: Instant) -> Option<Instant> {
@@ -367,13 +287,13 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
         let mut next: Option<Instant> = None;
-        for (key, entry) in state.keys.iter_mut() {
+        for entry in state.keys.values_mut() {
             let mut i = 0;
             while i < entry.idle.len() {
                 match entry.idle.get(i).and_then(|idle| idle.deadline) {
                     Some(deadline) if deadline <= now => {
                         if let Some(idle) = entry.idle.remove(i) {
-                            expired.push((key.clone(), idle.conn));
+                            expired.push(idle);
                         }
                     }
                     Some(deadline) => {
@@ -387,9 +307,9 @@ impl<K: Key, C: Connection> Shared<K, C> {
         state.next_reap = next;
         state.ledger.expire(now.into_std());
         drop(guard);
-        let weak = Arc::downgrade(self);
-        for (key, conn) in expired {
-            self.retire(Slot::lent(key, weak.clone()), conn, RetireReason::Expired);
+        for idle in expired {
+            let (conn, slot) = idle.into_lent();
+            self.retire(slot, conn, RetireReason::Expired);
         }
         next
     }

@@ -64,6 +64,12 @@ impl<K: Key, C: Connection> Slot<K, C> {
     pub(crate) fn disarm(&mut self) {
         self.armed = false;
     }
+
+    /// A disarmed slot of an existing connection holds its unit again.
+    pub(crate) fn rearm(&mut self) {
+        self.connecting = false;
+        self.armed = true;
+    }
 }
 
 impl<K: Key, C: Connection> Drop for Slot<K, C> {

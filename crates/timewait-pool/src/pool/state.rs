@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use crate::connection::Connection;
 use crate::key::Key;
-use crate::pool::recency::Recency;
+use crate::pool::recency::{Recency, Verdict};
 use crate::pool::slot::Slot;
 use crate::stats::{Activity, KeyStats};
 
@@ -18,15 +18,32 @@ pub(crate) struct Conn<C> {
     pub(crate) io: C,
     pub(crate) created: Instant,
     pub(crate) uses: u64,
-    pub(crate) destination: Option<Destination>,
+    /// Boxed: read only when the connection is retired, while the
+    /// connection moves through every checkout and check-in, where a smaller
+    /// `Conn` is a cheaper move.
+    pub(crate) destination: Option<Box<Destination>>,
 }
 
 /// A connection in the idle set.
 #[derive(Debug)]
-pub(crate) struct Idle<C> {
+pub(crate) struct Idle<K: Key, C: Connection> {
     pub(crate) conn: Conn<C>,
     /// When the pool stops lending it: idle limit or lifetime, the earlier.
     pub(crate) deadline: Option<Instant>,
+    /// The slot it was lent with, disarmed (the idle set holds its unit):
+    /// kept so that lending it again clones neither the key nor the pool's
+    /// handle.
+    pub(crate) slot: Slot<K, C>,
+}
+
+impl<K: Key, C: Connection> Idle<K, C> {
+    /// Takes the connection out of the idle set: its slot holds its unit
+    /// again.
+    pub(crate) fn into_lent(self) -> (Conn<C>, Slot<K, C>) {
+        let mut slot = self.slot;
+        slot.rearm();
+        (self.conn, slot)
+    }
 }
 
 /// What a waiting checkout receives.
@@ -43,7 +60,7 @@ pub(crate) enum Handoff<K: Key, C: Connection> {
 pub(crate) struct KeyState<K: Key, C: Connection> {
     /// LIFO at the back (the warmest connection is lent first); the front is
     /// the one idle longest, evicted first.
-    pub(crate) idle: VecDeque<Idle<C>>,
+    pub(crate) idle: VecDeque<Idle<K, C>>,
     /// Idle, lent and connecting.
     pub(crate) open: usize,
     pub(crate) connecting: usize,
@@ -52,7 +69,33 @@ pub(crate) struct KeyState<K: Key, C: Connection> {
     pub(crate) destination: Option<Destination>,
     /// The pool's use counter when the key was last used (for LRU).
     pub(crate) last_used: u64,
+    pub(crate) places: Places,
     pub(crate) activity: Activity,
+}
+
+/// A key's places in the pool's orders by recency: the stamp of its live
+/// entry in each, `None` when it is not in it.
+#[derive(Debug, Default)]
+pub(crate) struct Places {
+    /// Every remembered key.
+    pub(crate) all: Option<u64>,
+    /// Keys with no connection at all: the first to forget at `max_keys`.
+    pub(crate) empty: Option<u64>,
+    /// Keys that had an idle connection when last seen: where the total
+    /// cap takes its victim.
+    pub(crate) idle: Option<u64>,
+}
+
+pub(crate) fn place_all<K: Key, C: Connection>(state: &mut KeyState<K, C>) -> &mut Option<u64> {
+    &mut state.places.all
+}
+
+pub(crate) fn place_empty<K: Key, C: Connection>(state: &mut KeyState<K, C>) -> &mut Option<u64> {
+    &mut state.places.empty
+}
+
+pub(crate) fn place_idle<K: Key, C: Connection>(state: &mut KeyState<K, C>) -> &mut Option<u64> {
+    &mut state.places.idle
 }
 
 impl<K: Key, C: Connection> KeyState<K, C> {
@@ -64,6 +107,7 @@ impl<K: Key, C: Connection> KeyState<K, C> {
             waiters: VecDeque::new(),
             destination: None,
             last_used: tick,
+            places: Places::default(),
             activity: Activity::default(),
         }
     }
@@ -92,8 +136,12 @@ pub(crate) struct State<K: Key, C: Connection> {
     pub(crate) activity: Activity,
     /// Counts uses, to order keys by recency.
     tick: u64,
-    /// The keys in order of use, for `max_keys`.
+    /// Every key in order of use, for `max_keys`.
     recency: Recency<K>,
+    /// The keys with no connection, in order of use, for `max_keys`.
+    pub(crate) empty_keys: Recency<K>,
+    /// The keys with idle connections, in order of use, for `max_total`.
+    pub(crate) idle_keys: Recency<K>,
     /// The earliest idle deadline the reaper was told of.
     pub(crate) next_reap: Option<Instant>,
     pub(crate) closed: bool,
@@ -108,6 +156,8 @@ impl<K: Key, C: Connection> State<K, C> {
             activity: Activity::default(),
             tick: 0,
             recency: Recency::new(),
+            empty_keys: Recency::new(),
+            idle_keys: Recency::new(),
             next_reap: None,
             closed: false,
         }
@@ -119,44 +169,92 @@ impl<K: Key, C: Connection> State<K, C> {
         self.tick
     }
 
-    /// Remembers a new key, used at `tick`. At `max_keys`, the least
-    /// recently used keys with nothing lent, nothing being made and nobody
-    /// waiting are forgotten first; their idle connections go to `evicted`
-    /// (their open counts already taken off) to be retired by the caller
-    /// once the lock is released. When every key is busy the new key is
-    /// remembered anyway (see `PoolBuilder::max_keys`).
+    /// Remembers a new key, used at `tick`. At `max_keys`, keys with no
+    /// connection at all are forgotten first (that is free), the least
+    /// recently used first; then the least recently used keys with nothing
+    /// lent, nothing being made and nobody waiting, whose idle connections
+    /// go to `evicted` (their open counts already taken off) to be retired
+    /// by the caller once the lock is released. When every key is busy the
+    /// new key is remembered anyway (see `PoolBuilder::max_keys`).
     pub(crate) fn add_key(
         &mut self,
         key: &K,
         tick: u64,
         max_keys: usize,
-        evicted: &mut Vec<(K, Conn<C>)>,
+        evicted: &mut Vec<Idle<K, C>>,
     ) -> &mut KeyState<K, C> {
+        let mut forgot = false;
         while self.keys.len() >= max_keys {
-            let Some(victim) = self.recency.take_least_recent(&mut self.keys, |s| {
-                s.waiters.retain(|w| !w.is_closed());
-                s.open == s.idle.len() && s.waiters.is_empty()
-            }) else {
+            let Some(victim) = self.forgettable() else {
                 break;
             };
             if let Some(state) = self.keys.remove(&victim) {
                 self.total_open = self.total_open.saturating_sub(state.open);
-                evicted.extend(state.idle.into_iter().map(|i| (victim.clone(), i.conn)));
+                evicted.extend(state.idle);
+                forgot = true;
             }
         }
-        self.recency.added(key.clone(), tick);
-        self.keys
+        if forgot {
+            // A forgotten key's entries in the other orders are dead now.
+            self.recency.compact(&mut self.keys, place_all);
+            self.empty_keys.compact(&mut self.keys, place_empty);
+            self.idle_keys.compact(&mut self.keys, place_idle);
+        }
+        let state = self
+            .keys
             .entry(key.clone())
-            .or_insert_with(|| KeyState::new(tick))
+            .or_insert_with(|| KeyState::new(tick));
+        self.recency.insert(key, &mut state.places.all, tick);
+        state
+    }
+
+    /// The key `max_keys` forgets next: the least recently used with no
+    /// connection, else the least recently used that is not busy.
+    fn forgettable(&mut self) -> Option<K> {
+        let empty = self.empty_keys.find(&mut self.keys, place_empty, |_, s| {
+            s.waiters.retain(|w| !w.is_closed());
+            if s.open == 0 && s.waiters.is_empty() {
+                Verdict::Take
+            } else {
+                // It has connections again; it comes back when it empties.
+                Verdict::Leave
+            }
+        });
+        empty.or_else(|| {
+            self.recency.find(&mut self.keys, place_all, |_, s| {
+                s.waiters.retain(|w| !w.is_closed());
+                if s.open == s.idle.len() && s.waiters.is_empty() {
+                    Verdict::Take
+                } else {
+                    Verdict::Skip
+                }
+            })
+        })
+    }
+
+    /// Takes back a reuse counted for an idle connection of `key` that was
+    /// then not lent: from the pool's total, and from the key's if it is
+    /// still remembered.
+    pub(crate) fn uncount_reuse(&mut self, key: &K) {
+        self.activity.reuses = self.activity.reuses.saturating_sub(1);
+        if let Some(entry) = self.keys.get_mut(key) {
+            entry.activity.reuses = entry.activity.reuses.saturating_sub(1);
+        }
     }
 
     /// The least recently used key other than `except` that has an idle
-    /// connection.
-    pub(crate) fn least_recent_with_idle(&self, except: &K) -> Option<K> {
-        self.keys
-            .iter()
-            .filter(|(k, s)| !s.idle.is_empty() && *k != except)
-            .min_by_key(|(_, s)| s.last_used)
-            .map(|(k, _)| k.clone())
+    /// connection. Keys whose idle set has emptied leave the order as they
+    /// are met, so a search visits few keys besides the one it finds.
+    pub(crate) fn least_recent_with_idle(&mut self, except: &K) -> Option<K> {
+        self.idle_keys
+            .find(&mut self.keys, place_idle, |key, state| {
+                if state.idle.is_empty() {
+                    Verdict::Leave
+                } else if key == except {
+                    Verdict::Skip
+                } else {
+                    Verdict::Keep
+                }
+            })
     }
 }

@@ -19,11 +19,16 @@ use crate::pool::state::Handoff;
 /// slot that the next waiter should have had.
 pub(crate) struct Waiter<K: Key, C: Connection> {
     rx: oneshot::Receiver<Handoff<K, C>>,
+    /// The channel gave its answer: nothing can be in it any more.
+    answered: bool,
 }
 
 impl<K: Key, C: Connection> Waiter<K, C> {
     pub(crate) fn new(rx: oneshot::Receiver<Handoff<K, C>>) -> Self {
-        Waiter { rx }
+        Waiter {
+            rx,
+            answered: false,
+        }
     }
 }
 
@@ -31,16 +36,23 @@ impl<K: Key, C: Connection> Future for Waiter<K, C> {
     type Output = Option<Handoff<K, C>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx).poll(cx).map(Result::ok)
+        let answer = std::task::ready!(Pin::new(&mut self.rx).poll(cx));
+        self.answered = true;
+        Poll::Ready(answer.ok())
     }
 }
 
 impl<K: Key, C: Connection> Drop for Waiter<K, C> {
     fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
         self.rx.close();
         match self.rx.try_recv() {
             Ok(Handoff::Conn(conn, slot)) => {
                 if let Some(shared) = slot.shared().upgrade() {
+                    // Counted as a reuse when it was handed over; it was not.
+                    shared.uncount_reuse(slot.key());
                     Arc::clone(&shared).checkin(conn, slot, None);
                 }
             }

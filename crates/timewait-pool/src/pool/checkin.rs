@@ -1,0 +1,156 @@
+//! Check-in: a connection comes back from a guard, to a waiter, to the idle
+//! set, or to retirement; and the deadlines that decide which.
+//!
+//! # Concurrency note
+//!
+//! As in [`shared`](super::shared): the lock is taken for pops, pushes and
+//! counts only. Health checks run before it, and the send that hands a
+//! connection to a waiter (which wakes the waiter's task) after it.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::connection::Connection;
+use crate::key::Key;
+use crate::pool::shared::Shared;
+use crate::pool::slot::Slot;
+use crate::pool::state::{Conn, Handoff, Idle};
+use crate::retire::RetireReason;
+
+impl<K: Key, C: Connection> Shared<K, C> {
+    /// Takes back a connection from a guard: to a waiter, to the idle set, or
+    /// to retirement.
+    pub(crate) fn checkin(
+        self: &Arc<Self>,
+        mut conn: Conn<C>,
+        mut slot: Slot<K, C>,
+        retire: Option<RetireReason>,
+    ) {
+        let now = Instant::now();
+        // A connection cut off mid-exchange whose peer has already closed or
+        // reset it needs no fallback: say what the peer did.
+        let retire = match retire {
+            Some(RetireReason::Interrupted) => {
+                let health = conn.io.health();
+                Some(if health.peer_ended() {
+                    RetireReason::Unhealthy(health)
+                } else {
+                    RetireReason::Interrupted
+                })
+            }
+            other => other,
+        };
+        let reason = retire
+            .or_else(|| self.is_closed().then_some(RetireReason::Shutdown))
+            .or_else(|| {
+                self.past_deadline(&conn, now)
+                    .then_some(RetireReason::Expired)
+            })
+            .or_else(|| RetireReason::from_health(conn.io.health()));
+        if let Some(reason) = reason {
+            self.retire(slot, conn, reason);
+            return;
+        }
+        let deadline = self.idle_deadline(&conn, now);
+        let limits = self.config.limits;
+        let mut guard = self.state.lock();
+        // Runs again only when the waiter it chose went away before the
+        // connection reached it.
+        loop {
+            let state = &mut *guard;
+            let Some(entry) = state.keys.get_mut(slot.key()) else {
+                drop(guard);
+                self.retire(slot, conn, RetireReason::Evicted);
+                return;
+            };
+            let waiter = std::iter::from_fn(|| entry.waiters.pop_front()).find(|w| !w.is_closed());
+            if let Some(waiter) = waiter {
+                // Counted as handed over, like a reuse taken by `acquire`;
+                // uncounted if it is not lent after all.
+                entry.activity.reuses += 1;
+                state.activity.reuses += 1;
+                // Sending wakes the waiter's task: done after the lock is
+                // released, so that it is held for pops and pushes only.
+                drop(guard);
+                match waiter.send(Handoff::Conn(conn, slot)) {
+                    Ok(()) => return,
+                    Err(Handoff::Conn(c, s)) => (conn, slot) = (c, s),
+                    // Only connections are offered here; this arm cannot
+                    // run, and if it did, the counts stay as they are.
+                    Err(other @ Handoff::Slot(_)) => {
+                        other.disarm();
+                        return;
+                    }
+                }
+                guard = self.state.lock();
+                guard.uncount_reuse(slot.key());
+                continue;
+            }
+            let evicted = if entry.idle.len() >= limits.max_idle_per_key {
+                entry.idle.pop_front()
+            } else {
+                None
+            };
+            // The key can give up a connection to the total cap. A key
+            // already in that order is left as it is: no clone, no heap work.
+            state
+                .idle_keys
+                .insert(slot.key(), &mut entry.places.idle, entry.last_used);
+            slot.disarm();
+            entry.idle.push_back(Idle {
+                conn,
+                deadline,
+                slot,
+            });
+            let wake_reaper = deadline.is_some_and(|d| state.next_reap.is_none_or(|t| d < t));
+            if wake_reaper {
+                state.next_reap = deadline;
+            }
+            drop(guard);
+            if wake_reaper {
+                self.reaper_wake.notify_one();
+            }
+            if let Some(idle) = evicted {
+                let (conn, slot) = idle.into_lent();
+                self.retire(slot, conn, RetireReason::Evicted);
+            }
+            return;
+        }
+    }
+
+    /// When an idle connection stops being lent: its idle limit or its end of
+    /// life, whichever comes first. A limit too long to add to an instant is
+    /// no limit.
+    pub(crate) fn idle_deadline(&self, conn: &Conn<C>, now: Instant) -> Option<Instant> {
+        let idle = self
+            .config
+            .idle_limit()
+            .and_then(|limit| now.checked_add(limit));
+        let life = self
+            .config
+            .max_lifetime
+            .and_then(|life| conn.created.checked_add(life));
+        match (idle, life) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether the connection has reached its maximum lifetime or use count.
+    pub(crate) fn past_deadline(&self, conn: &Conn<C>, now: Instant) -> bool {
+        self.too_old(conn, now) || self.used_up(conn)
+    }
+
+    /// Whether the connection has reached its maximum lifetime.
+    pub(crate) fn too_old(&self, conn: &Conn<C>, now: Instant) -> bool {
+        self.config
+            .max_lifetime
+            .is_some_and(|life| now.saturating_duration_since(conn.created) >= life)
+    }
+
+    /// Whether the connection has served its maximum number of checkouts.
+    pub(crate) fn used_up(&self, conn: &Conn<C>) -> bool {
+        self.config.max_uses.is_some_and(|max| conn.uses >= max)
+    }
+}
