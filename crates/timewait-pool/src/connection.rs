@@ -19,8 +19,10 @@ use timewait_core::ledger::Destination;
 /// connection.
 pub trait Connection: Send + Sized + 'static {
     /// Says, without blocking and without consuming data, whether the
-    /// connection can be lent again. Called when a connection is checked out
-    /// of the idle set and when it is checked in.
+    /// connection can be lent again. Called before a connection is lent
+    /// again (out of the idle set or handed to a waiter), and when a
+    /// connection cut off mid-exchange comes back, to tell the peer's close
+    /// from the cut.
     fn health(&mut self) -> Health;
 
     /// The destination whose local ports this connection ties up: the peer

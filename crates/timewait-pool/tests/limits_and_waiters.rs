@@ -239,3 +239,34 @@ async fn a_connect_cancelled_by_a_timeout_frees_everything() {
     let mut cx = Context::from_waker(std::task::Waker::noop());
     assert!(svc.poll_ready(&mut cx).is_ready());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_the_peer_closed_while_lent_is_not_handed_to_a_waiter() {
+    // Check-in does not look at the socket; the handoff goes through the same
+    // health check as a checkout from the idle set, so the waiter gets a new
+    // connection and the old one is retired as closed by the peer.
+    let (pool, connector) = pool_with(1, 16);
+    let mut held = pool.clone().oneshot("k").await.unwrap();
+    let held_id = held.id;
+    let mut waiting = task::spawn(pool.clone().oneshot("k"));
+    assert_pending!(waiting.poll());
+
+    // The server closes on QUIT. The I/O goes to the connection itself, not
+    // through the guard, so the guard sees no exchange left in flight and
+    // check-in takes the connection as at rest.
+    tokio::io::AsyncWriteExt::write_all(&mut *held, b"QUIT\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut *held, &mut rest)
+        .await
+        .unwrap();
+    assert!(rest.is_empty());
+    drop(held);
+
+    let handed = waiting.await.unwrap();
+    assert_ne!(handed.id, held_id, "the closed connection was lent");
+    assert!(!handed.is_reused());
+    assert_eq!(connector.made(), 2);
+    assert_eq!(pool.stats().total.activity.retired.by_peer, 1);
+}

@@ -41,13 +41,15 @@ impl<K: Key, C: Connection> Shared<K, C> {
             }
             other => other,
         };
+        // No health check here: the next checkout makes it (a handoff to a
+        // waiter goes through the same check), so a connection at rest pays
+        // for one look at its socket per use, not two.
         let reason = retire
             .or_else(|| self.is_closed().then_some(RetireReason::Shutdown))
             .or_else(|| {
                 self.past_deadline(&conn, now)
                     .then_some(RetireReason::Expired)
-            })
-            .or_else(|| RetireReason::from_health(conn.io.health()));
+            });
         if let Some(reason) = reason {
             self.retire(slot, conn, reason);
             return;
