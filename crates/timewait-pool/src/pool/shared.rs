@@ -168,15 +168,19 @@ impl<K: Key, C: Connection> Shared<K, C> {
         // this checkout holds one too.
         let victim = if state.total_open > limits.max_total {
             state.least_recent_with_idle(key).and_then(|victim_key| {
-                let victim = state.keys.get_mut(&victim_key)?;
-                Some(victim.idle.pop_front()?.into_lent())
+                let idle = state.keys.get_mut(&victim_key)?.idle.pop_front()?;
+                // Its unit leaves under this lock and its slot stays
+                // disarmed, so no snapshot ever counts more than `max_total`
+                // connections, not even between here and the retirement.
+                state.unit_closed(&victim_key);
+                Some(idle)
             })
         } else {
             None
         };
         drop(guard);
-        if let Some((conn, slot)) = victim {
-            self.retire(slot, conn, RetireReason::Evicted);
+        if let Some(idle) = victim {
+            self.retire(idle.slot, idle.conn, RetireReason::Evicted);
         }
         Acquire::Connect(Slot::connecting(key.clone(), Arc::downgrade(self)))
     }
@@ -203,13 +207,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
                 }
             }
         }
-        entry.open = entry.open.saturating_sub(1);
-        if entry.open == 0 {
-            // No connection left: the key can be forgotten for free.
-            let (place, tick) = (&mut entry.places.empty, entry.last_used);
-            state.empty_keys.insert(key, place, tick);
-        }
-        state.total_open = state.total_open.saturating_sub(1);
+        state.unit_closed(key);
         if state.closed {
             self.drained.notify_waiters();
         }

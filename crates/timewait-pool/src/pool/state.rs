@@ -232,6 +232,20 @@ impl<K: Key, C: Connection> State<K, C> {
         })
     }
 
+    /// A connection of `key` is gone, or will never be made: one unit fewer
+    /// for the key and for the pool. A key left with no connection can then
+    /// be forgotten for free.
+    pub(crate) fn unit_closed(&mut self, key: &K) {
+        if let Some(entry) = self.keys.get_mut(key) {
+            entry.open = entry.open.saturating_sub(1);
+            if entry.open == 0 {
+                let (place, tick) = (&mut entry.places.empty, entry.last_used);
+                self.empty_keys.insert(key, place, tick);
+            }
+        }
+        self.total_open = self.total_open.saturating_sub(1);
+    }
+
     /// Takes back a reuse counted for an idle connection of `key` that was
     /// then not lent: from the pool's total, and from the key's if it is
     /// still remembered.
