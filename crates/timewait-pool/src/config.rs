@@ -284,10 +284,12 @@ impl<K: Key, C> PoolBuilder<K, C> {
     /// At most this many keys are remembered, so that keys chosen by remote
     /// users cannot grow memory without limit.
     ///
-    /// When a new key arrives at the limit, the least recently used key that
-    /// is not busy is forgotten first: its idle connections (if any) are
-    /// retired under its close policy, off the caller's path, and its
-    /// per-key stats go (the pool's totals keep them). A key is busy while a
+    /// When a new key arrives at the limit, one key is forgotten first: the
+    /// least recently used key with no connection at all (forgetting it
+    /// costs nothing), or else the least recently used key that is not
+    /// busy, whose idle connections are retired under its close policy, off
+    /// the caller's path. Its per-key stats go (the pool's totals keep
+    /// them). A key is busy while a
     /// connection of it is lent or being made, or a checkout waits for it;
     /// busy keys are never forgotten. If every remembered key is busy, the
     /// new key is remembered anyway, so the map can exceed the limit by the
