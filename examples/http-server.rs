@@ -57,9 +57,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 // A full descriptor table or a connection reset before
-                // accept: the listener itself is still good.
+                // accept: the listener itself is still good. A short pause
+                // keeps a full table from turning this into a busy loop.
                 Err(error) => {
                     eprintln!("accept failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
