@@ -61,6 +61,20 @@ impl RetireReason {
         }
     }
 
+    /// Whether the reason is the pool's own (a limit, a request, a cut-off
+    /// exchange, shutdown) and so says nothing of what the peer has done
+    /// since anyone looked at the socket.
+    fn says_nothing_of_the_peer(&self) -> bool {
+        matches!(
+            self,
+            RetireReason::Expired
+                | RetireReason::Evicted
+                | RetireReason::Requested
+                | RetireReason::Interrupted
+                | RetireReason::Shutdown
+        )
+    }
+
     /// What the peer is known to have done.
     fn peer(&self) -> Peer {
         match self {
@@ -222,9 +236,29 @@ async fn within<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Ou
 impl<K: Key, C: Connection> Shared<K, C> {
     /// Retires a connection: gives its slot back, then closes it under the
     /// key's policy, now or in the background.
-    pub(crate) fn retire(self: &Arc<Self>, slot: Slot<K, C>, conn: Conn<C>, reason: RetireReason) {
+    pub(crate) fn retire(
+        self: &Arc<Self>,
+        slot: Slot<K, C>,
+        mut conn: Conn<C>,
+        reason: RetireReason,
+    ) {
         let key = slot.key().clone();
         drop(slot);
+        // A connection the peer has closed or reset since it was last looked
+        // at (an idle one past its limit, one returned after the server's
+        // `Connection: close`) needs no farewell and no fallback: one look
+        // says what the peer did, so no TIME_WAIT that is the server's is
+        // charged here.
+        let reason = if reason.says_nothing_of_the_peer() {
+            let health = conn.io.health();
+            if health.peer_ended() {
+                RetireReason::Unhealthy(health)
+            } else {
+                reason
+            }
+        } else {
+            reason
+        };
         let policy = self.config.policy_for(&key);
         let span = retire_span(&key, policy);
         let _entered = span.enter();

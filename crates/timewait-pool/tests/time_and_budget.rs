@@ -282,3 +282,35 @@ async fn a_shutdown_deadline_too_long_to_add_to_now_is_no_deadline() {
     assert!(report.completed, "{report:?}");
     assert_eq!(report.retired.by_peer, 1, "{report:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_connection_the_server_closed_is_not_charged_as_a_local_close() {
+    // The server closes a connection after its last answer; the guard saw a
+    // complete exchange, so the connection goes back idle with the server's
+    // FIN unread. Whatever retires it next (here the idle timeout, under
+    // `Local`) must see that FIN: the TIME_WAIT is the server's, and no port
+    // of this side is charged to the ledger.
+    let connector = Connector::new(Server::Echo);
+    let config = builder()
+        .close_policy(ClosePolicy::Local)
+        .idle_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let pool = TestPool::new(config, connector.clone());
+    let mut conn = pool.clone().oneshot("k").await.unwrap();
+    // Through the connection itself: the guard sees no exchange in flight.
+    tokio::io::AsyncWriteExt::write_all(&mut *conn, b"QUIT\n")
+        .await
+        .unwrap();
+    settle().await;
+    drop(conn);
+    assert_eq!(pool.stats().total.idle, 1);
+
+    advance(Duration::from_secs(30)).await;
+    settle().await;
+    let total = pool.stats().total;
+    assert_eq!(total.idle, 0);
+    assert_eq!(total.activity.retired.by_peer, 1, "{total:?}");
+    assert_eq!(total.activity.retired.local, 0, "{total:?}");
+    assert_eq!(total.local_time_wait, 0, "no port charged");
+}

@@ -4,8 +4,9 @@
 //! # Concurrency note
 //!
 //! As in [`shared`](super::shared): the lock is taken for pops, pushes and
-//! counts only. Health checks run before it, and the send that hands a
-//! connection to a waiter (which wakes the waiter's task) after it.
+//! counts only. Retirements (which may look at the socket once) run outside
+//! it, and so does the send that hands a connection to a waiter (which wakes
+//! the waiter's task).
 
 use std::sync::Arc;
 
@@ -28,22 +29,10 @@ impl<K: Key, C: Connection> Shared<K, C> {
         retire: Option<RetireReason>,
     ) {
         let now = Instant::now();
-        // A connection cut off mid-exchange whose peer has already closed or
-        // reset it needs no fallback: say what the peer did.
-        let retire = match retire {
-            Some(RetireReason::Interrupted) => {
-                let health = conn.io.health();
-                Some(if health.peer_ended() {
-                    RetireReason::Unhealthy(health)
-                } else {
-                    RetireReason::Interrupted
-                })
-            }
-            other => other,
-        };
         // No health check here: the next checkout makes it (a handoff to a
-        // waiter goes through the same check), so a connection at rest pays
-        // for one look at its socket per use, not two.
+        // waiter goes through the same check), and a retirement looks once
+        // at the socket itself, so a connection at rest pays for one look
+        // per use, not two.
         let reason = retire
             .or_else(|| self.is_closed().then_some(RetireReason::Shutdown))
             .or_else(|| {
@@ -61,6 +50,14 @@ impl<K: Key, C: Connection> Shared<K, C> {
         // connection reached it.
         loop {
             let state = &mut *guard;
+            // Checked again under the lock: a shutdown that began since the
+            // look above, or while a handoff was failing, must not find this
+            // connection idle in a closed pool.
+            if state.closed {
+                drop(guard);
+                self.retire(slot, conn, RetireReason::Shutdown);
+                return;
+            }
             let Some(entry) = state.keys.get_mut(slot.key()) else {
                 drop(guard);
                 self.retire(slot, conn, RetireReason::Evicted);
