@@ -25,8 +25,39 @@ pub(crate) struct Exchange {
     unanswered: bool,
     /// This side shut its writing half down: its FIN went out.
     sent_fin: bool,
-    /// The kind of the first read or write error.
-    failed: Option<io::ErrorKind>,
+    /// What the first read or write error says of the connection.
+    failed: Option<Failure>,
+}
+
+/// A read or write error, as far as it says who ended the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// `ECONNRESET`, `ECONNABORTED`: the peer's RST.
+    Reset,
+    /// `EPIPE`: the peer's RST, unless this side shut down first.
+    BrokenPipe,
+    /// `ETIMEDOUT`: the kernel gave up on the peer.
+    TimedOut,
+    /// Anything else, including errors of a layer above the socket.
+    Other,
+}
+
+impl Failure {
+    /// Judged by the kernel's own error number, not by the kind alone: a
+    /// layer above the socket (a timeout wrapper, TLS) may report
+    /// `TimedOut` or `ConnectionReset` of its own while the socket is still
+    /// open, and only the kernel's word means the socket is gone.
+    fn of(error: &io::Error) -> Failure {
+        #[cfg(unix)]
+        match error.raw_os_error() {
+            Some(libc::ECONNRESET | libc::ECONNABORTED) => return Failure::Reset,
+            Some(libc::EPIPE) => return Failure::BrokenPipe,
+            Some(libc::ETIMEDOUT) => return Failure::TimedOut,
+            _ => {}
+        }
+        let _ = error;
+        Failure::Other
+    }
 }
 
 /// How a lent connection was left, as far as its I/O shows.
@@ -99,7 +130,7 @@ impl Exchange {
     }
 
     fn fail(&mut self, error: &io::Error) {
-        self.failed.get_or_insert(error.kind());
+        self.failed.get_or_insert_with(|| Failure::of(error));
     }
 
     /// How the connection was left.
@@ -113,11 +144,10 @@ impl Exchange {
     /// here; but if this side sent a FIN first, the pool cannot tell from
     /// here whether it was answered, and counts the close as its own.
     pub(crate) fn left(&self) -> Left {
-        use io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, TimedOut};
         match self.failed {
-            Some(ConnectionReset | ConnectionAborted) => Left::ResetByPeer,
-            Some(BrokenPipe) if !self.sent_fin => Left::ResetByPeer,
-            Some(TimedOut) if !self.sent_fin => Left::TimedOut,
+            Some(Failure::Reset) => Left::ResetByPeer,
+            Some(Failure::BrokenPipe) if !self.sent_fin => Left::ResetByPeer,
+            Some(Failure::TimedOut) if !self.sent_fin => Left::TimedOut,
             Some(_) => Left::Broken,
             None if self.sent_fin => Left::Broken,
             None if self.read_pending || self.write_pending || self.unanswered => Left::InFlight,
@@ -177,33 +207,51 @@ mod tests {
         assert_eq!(exchange.left(), Left::Broken);
     }
 
+    #[cfg(unix)]
+    fn errno(code: i32) -> io::Error {
+        io::Error::from_raw_os_error(code)
+    }
+
+    #[cfg(unix)]
     #[test]
     fn resets_and_timeouts_are_told_apart_from_other_errors() {
-        use io::ErrorKind::*;
-        for (kind, sent_fin, left) in [
-            (ConnectionReset, false, Left::ResetByPeer),
-            (ConnectionReset, true, Left::ResetByPeer),
-            (ConnectionAborted, false, Left::ResetByPeer),
-            (BrokenPipe, false, Left::ResetByPeer),
-            (BrokenPipe, true, Left::Broken),
-            (TimedOut, false, Left::TimedOut),
-            (TimedOut, true, Left::Broken),
-            (InvalidData, false, Left::Broken),
+        for (code, sent_fin, left) in [
+            (libc::ECONNRESET, false, Left::ResetByPeer),
+            (libc::ECONNRESET, true, Left::ResetByPeer),
+            (libc::ECONNABORTED, false, Left::ResetByPeer),
+            (libc::EPIPE, false, Left::ResetByPeer),
+            (libc::EPIPE, true, Left::Broken),
+            (libc::ETIMEDOUT, false, Left::TimedOut),
+            (libc::ETIMEDOUT, true, Left::Broken),
+            (libc::EBADMSG, false, Left::Broken),
         ] {
             let mut exchange = Exchange::default();
             if sent_fin {
                 exchange.shut_down();
             }
-            exchange.wrote(Poll::Ready(Err(&error(kind))));
-            assert_eq!(exchange.left(), left, "{kind:?}, sent FIN: {sent_fin}");
+            exchange.wrote(Poll::Ready(Err(&errno(code))));
+            assert_eq!(exchange.left(), left, "errno {code}, sent FIN: {sent_fin}");
         }
     }
 
     #[test]
+    fn a_timeout_or_reset_of_a_layer_above_the_socket_is_no_word_from_the_kernel() {
+        // A timeout wrapper's `TimedOut` leaves the socket open: closing it
+        // sends a FIN from this side, so it must not be taken for the
+        // kernel's `ETIMEDOUT` (closed, no TIME_WAIT).
+        for kind in [io::ErrorKind::TimedOut, io::ErrorKind::ConnectionReset] {
+            let mut exchange = Exchange::default();
+            exchange.read(&Poll::Ready(Err(error(kind))), 0);
+            assert_eq!(exchange.left(), Left::Broken, "{kind:?}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
     fn the_first_error_is_the_one_kept() {
         let mut exchange = Exchange::default();
-        exchange.read(&Poll::Ready(Err(error(io::ErrorKind::ConnectionReset))), 0);
-        exchange.wrote(Poll::Ready(Err(&error(io::ErrorKind::BrokenPipe))));
+        exchange.read(&Poll::Ready(Err(errno(libc::ECONNRESET))), 0);
+        exchange.wrote(Poll::Ready(Err(&errno(libc::EPIPE))));
         assert!(exchange.is_broken());
         assert_eq!(exchange.left(), Left::ResetByPeer);
     }
