@@ -287,9 +287,10 @@ impl<K: Key, C> PoolBuilder<K, C> {
     /// When a new key arrives at the limit, one key is forgotten first: the
     /// least recently used key with no connection at all (forgetting it
     /// costs nothing), or else the least recently used key that is not
-    /// busy, whose idle connections are retired under its close policy, off
-    /// the caller's path. Its per-key stats go (the pool's totals keep
-    /// them). A key is busy while a
+    /// busy, whose idle connections are retired under its close policy
+    /// (under `PeerFirst` in the background; a local close or an abort is
+    /// one system call, made by the checkout that brought the new key). Its
+    /// per-key stats go (the pool's totals keep them). A key is busy while a
     /// connection of it is lent or being made, or a checkout waits for it;
     /// busy keys are never forgotten. If every remembered key is busy, the
     /// new key is remembered anyway, so the map can exceed the limit by the
@@ -297,7 +298,8 @@ impl<K: Key, C> PoolBuilder<K, C> {
     /// next new keys bring it back down as keys fall idle.
     ///
     /// Finding that key takes amortized O(log n) in the number of keys,
-    /// whatever the number of keys passing through.
+    /// whatever the number of keys passing through, plus O(log n) for each
+    /// busy key passed over (at most [`max_total`](Self::max_total) of them).
     pub fn max_keys(mut self, n: usize) -> Self {
         self.config.limits.max_keys = n;
         self
