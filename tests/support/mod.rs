@@ -140,10 +140,11 @@ impl ServerExample {
     /// Stops the server with SIGINT, as Ctrl-C does; returns its exit status
     /// and what it printed after the first line.
     pub fn interrupt(mut self) -> (ExitStatus, Vec<String>) {
-        let kill = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+        // The shell's own `kill`: no package beyond the shell is needed.
+        let kill = Command::new("sh")
+            .args(["-c", &format!("kill -INT {}", self.child.id())])
             .status()
-            .expect("kill runs");
+            .expect("sh runs");
         assert!(kill.success(), "kill -INT failed: {kill}");
         let mut printed = Vec::new();
         // The reader thread ends when the server closes its stdout.
