@@ -89,6 +89,43 @@ async fn without_a_farewell_the_pool_stops_lending_a_margin_before_the_peers_kee
     assert_eq!(pool.stats().retiring, 1, "waiting for the peer's own close");
 }
 
+#[test]
+fn past_the_keep_alive_margin_a_connection_is_not_lent_even_when_the_reaper_is_late() {
+    // The pool's background tasks are spawned on a runtime that nobody
+    // drives, so its reaper never runs: a reaper as late as can be. The
+    // checkout itself must then see that the connection is past the margin
+    // before the server's keep-alive close, and make a new one.
+    let paused = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let (idle_runtime, runtime) = (paused(), paused());
+    let connector = Connector::new(Server::Stubborn);
+    let config = TestPool::builder()
+        .idle_timeout(None)
+        .peer_keep_alive(Duration::from_secs(5), Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let pool = idle_runtime.block_on(async { TestPool::new(config, connector.clone()) });
+    runtime.block_on(async {
+        let first = pool.clone().oneshot("k").await.unwrap();
+        let first_id = first.id;
+        drop(first);
+        advance(Duration::from_millis(3999)).await;
+        let early = pool.clone().oneshot("k").await.unwrap();
+        assert_eq!(early.id, first_id, "lent again before the margin");
+        drop(early);
+
+        advance(Duration::from_secs(4)).await;
+        let late = pool.clone().oneshot("k").await.unwrap();
+        assert_ne!(late.id, first_id, "lent past the margin");
+        assert_eq!(connector.made(), 2);
+    });
+}
+
 #[tokio::test(start_paused = true)]
 async fn when_the_peer_never_closes_the_fallback_runs_at_the_end_of_the_grace() {
     let connector = Connector::new(Server::Stubborn);

@@ -87,12 +87,23 @@ impl<K: Key, C: Connection> Shared<K, C> {
         self: &Arc<Self>,
         mut conn: Conn<C>,
         slot: Slot<K, C>,
+        idle_deadline: Option<Instant>,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Pooled<K, C>, Option<OwnedSemaphorePermit>> {
-        // The clock is read only when a lifetime is set: idle deadlines are
-        // the reaper's, and a use count needs no clock.
+        // The clock is read only when a lifetime or a peer keep-alive is
+        // set: plain idle deadlines are the reaper's (lending a connection a
+        // moment past one harms nobody), and a use count needs no clock. Past
+        // a deadline set by the peer's keep-alive, though, the server may be
+        // closing it right now, and a reaper that runs late must not let it
+        // be lent.
+        let clock = self.config.max_lifetime.is_some() || self.config.keep_alive.is_some();
+        let now = clock.then(Instant::now);
         let expired = self.used_up(&conn)
-            || self.config.max_lifetime.is_some() && self.too_old(&conn, Instant::now());
+            || now.is_some_and(|now| {
+                self.too_old(&conn, now)
+                    || self.config.keep_alive.is_some()
+                        && idle_deadline.is_some_and(|deadline| deadline <= now)
+            });
         let reason = if expired {
             Some(RetireReason::Expired)
         } else {
@@ -118,13 +129,15 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let mut refused = false;
         loop {
             match self.acquire(key, refused) {
-                Acquire::Idle(conn, slot) => match self.lend_idle(conn, slot, permit) {
-                    Ok(pooled) => return Ok(pooled),
-                    Err(back) => {
-                        permit = back;
-                        refused = true;
+                Acquire::Idle(conn, slot, deadline) => {
+                    match self.lend_idle(conn, slot, deadline, permit) {
+                        Ok(pooled) => return Ok(pooled),
+                        Err(back) => {
+                            permit = back;
+                            refused = true;
+                        }
                     }
-                },
+                }
                 acquired => return Err(Pending { permit, acquired }),
             }
         }
@@ -162,9 +175,9 @@ where
         } = pending;
         loop {
             // A connection taken or handed over, counted as a reuse.
-            let (conn, slot) = match acquired {
+            let (conn, slot, deadline) = match acquired {
                 Acquire::Closed => return Err(Error::Closed),
-                Acquire::Idle(conn, slot) => (conn, slot),
+                Acquire::Idle(conn, slot, deadline) => (conn, slot, deadline),
                 Acquire::Connect(slot) => {
                     return connect(&shared, connector, key, slot, permit).await;
                 }
@@ -175,11 +188,12 @@ where
                         Some(Handoff::Slot(slot)) => {
                             return connect(&shared, connector, key, slot, permit).await;
                         }
-                        Some(Handoff::Conn(conn, slot)) => (conn, slot),
+                        // Just checked in: no idle deadline has started.
+                        Some(Handoff::Conn(conn, slot)) => (conn, slot, None),
                     }
                 }
             };
-            match shared.lend_idle(conn, slot, permit) {
+            match shared.lend_idle(conn, slot, deadline, permit) {
                 Ok(pooled) => return Ok(pooled),
                 Err(back) => {
                     permit = back;

@@ -28,8 +28,9 @@ use crate::stats::{Activity, KeyStats, PoolStats};
 
 /// What [`Shared::acquire`] found for a checkout.
 pub(crate) enum Acquire<K: Key, C: Connection> {
-    /// An idle connection (not yet checked for health or age).
-    Idle(Conn<C>, Slot<K, C>),
+    /// An idle connection (not yet checked for health or age), with the
+    /// idle deadline it was given at check-in.
+    Idle(Conn<C>, Slot<K, C>, Option<Instant>),
     /// Room for a new connection.
     Connect(Slot<K, C>),
     /// The key is at its limit: wait for a handoff.
@@ -149,8 +150,9 @@ impl<K: Key, C: Connection> Shared<K, C> {
         if let Some(idle) = entry.idle.pop_back() {
             entry.activity.reuses += 1;
             state.activity.reuses += 1;
+            let deadline = idle.deadline;
             let (conn, slot) = idle.into_lent();
-            return Acquire::Idle(conn, slot);
+            return Acquire::Idle(conn, slot, deadline);
         }
         if entry.open >= limits.max_open_per_key {
             let (tx, rx) = oneshot::channel();
