@@ -41,10 +41,12 @@ use crate::retire::RetireReason;
 /// Otherwise the connection is retired as broken: never lent again, closed
 /// under the policy without a farewell (which could not be told apart from
 /// the unfinished request), unless the peer has already closed or reset it.
-/// A read or write error marks it broken too; a reset by the peer
-/// (`ConnectionReset`, `ConnectionAborted`, or `BrokenPipe` before this side
-/// shut down) and a kernel timeout (`TimedOut`) are counted as such and
-/// charge no TIME_WAIT to the port budget, since none is left on this side.
+/// A read or write error marks it broken too. When the kernel's own error
+/// number says the peer reset the connection (`ECONNRESET`, `ECONNABORTED`,
+/// or `EPIPE` before this side shut down) or that it gave up on the peer
+/// (`ETIMEDOUT`), it is counted as such and charges no TIME_WAIT to the port
+/// budget, since none is left on this side; the same kinds of error made by
+/// a layer above the socket (a timeout wrapper, TLS) are not taken for it.
 ///
 /// I/O through [`Deref`]/[`DerefMut`] bypasses the guard: do the reads and
 /// writes of an exchange through the guard, or call

@@ -90,19 +90,17 @@ impl<K: Key, C: Connection> Shared<K, C> {
         idle_deadline: Option<Instant>,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Pooled<K, C>, Option<OwnedSemaphorePermit>> {
-        // The clock is read only when a lifetime or a peer keep-alive is
-        // set: plain idle deadlines are the reaper's (lending a connection a
-        // moment past one harms nobody), and a use count needs no clock. Past
-        // a deadline set by the peer's keep-alive, though, the server may be
-        // closing it right now, and a reaper that runs late must not let it
-        // be lent.
-        let clock = self.config.max_lifetime.is_some() || self.config.keep_alive.is_some();
-        let now = clock.then(Instant::now);
+        // Plain idle deadlines are the reaper's (lending a connection a
+        // moment past one harms nobody). Past a deadline set by the peer's
+        // keep-alive, though, the server may be closing it right now, and a
+        // reaper that runs late must not let it be lent. So the clock is read
+        // only when a lifetime or such a deadline applies; a use count needs
+        // none.
+        let keep_alive_deadline = self.config.keep_alive.and(idle_deadline);
+        let clock = self.config.max_lifetime.is_some() || keep_alive_deadline.is_some();
         let expired = self.used_up(&conn)
-            || now.is_some_and(|now| {
-                self.too_old(&conn, now)
-                    || self.config.keep_alive.is_some()
-                        && idle_deadline.is_some_and(|deadline| deadline <= now)
+            || clock.then(Instant::now).is_some_and(|now| {
+                self.too_old(&conn, now) || keep_alive_deadline.is_some_and(|d| d <= now)
             });
         let reason = if expired {
             Some(RetireReason::Expired)
