@@ -32,9 +32,8 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
-use timewait::pool::Pool;
+use timewait::pool::{ClosePolicy, Pool, PoolBuilder};
 use tokio::runtime::Runtime;
-use tower::{Service, ServiceExt};
 
 use dummy::{Bb8Dummies, DeadpoolDummies, Dummy, MakeDummy};
 
@@ -61,14 +60,9 @@ trait Cycle: Clone + Send + 'static {
 
 impl Cycle for TimewaitPool {
     async fn cycle(&mut self, hold: bool) {
-        let conn = self
-            .ready()
-            .await
-            .expect("the pool is open")
-            .call(KEY)
-            .await
-            .expect("dummies connect");
+        let conn = self.get(KEY).await.expect("dummies connect");
         use_for_a_while(&conn, hold).await;
+        conn.release();
     }
 }
 
@@ -133,7 +127,8 @@ impl Parties {
     /// Pools bound to `runtime` (bb8 and `timewait` start their background
     /// tasks on it).
     fn new(runtime: &Runtime, size: usize) -> Parties {
-        let config = TimewaitPool::builder()
+        let config = PoolBuilder::new()
+            .close_policy(ClosePolicy::Local)
             .max_open_per_key(size)
             .max_idle_per_key(size)
             .build()

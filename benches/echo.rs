@@ -36,13 +36,12 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, criterion_group, criterion_main};
 use loopback::CLIENTS;
-use timewait::pool::{FarewellMessage, Pool, TcpConnector};
+use timewait::pool::{FarewellMessage, Pool, PoolBuilder, TcpConnector};
 use timewait_echo::{
     EchoHandle, EchoServer, QUIT, connect_and_exchange, exchange, quit_and_wait_for_close,
 };
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
-use tower::{Service, ServiceExt};
 
 const GROUP: &str = "echo/loopback";
 /// 63 bytes and the newline.
@@ -80,7 +79,7 @@ fn pool_peer_first(
     runtime: &Runtime,
     server: SocketAddr,
 ) -> EchoPool {
-    let config = EchoPool::builder()
+    let config = PoolBuilder::new()
         .max_open_per_key(CLIENTS)
         .max_idle_per_key(CLIENTS)
         .farewell(FarewellMessage::new(QUIT))
@@ -91,24 +90,21 @@ fn pool_peer_first(
         b.to_async(runtime).iter_custom(|iters| {
             let clients = vec![pool.clone(); CLIENTS];
             async move {
-                let (elapsed, _) =
-                    tasks::timed_tasks(iters, clients, |mut pool, count| async move {
-                        let mut reply = Vec::with_capacity(LINE.len());
-                        for _ in 0..count {
-                            let mut conn = pool
-                                .ready()
-                                .await
-                                .expect("the pool is open")
-                                .call(server)
-                                .await
-                                .expect("a connection to the echo server");
-                            exchange(&mut *conn, LINE, &mut reply)
-                                .await
-                                .expect("an echo");
-                        }
-                        pool
-                    })
-                    .await;
+                let (elapsed, _) = tasks::timed_tasks(iters, clients, |pool, count| async move {
+                    let mut reply = Vec::with_capacity(LINE.len());
+                    for _ in 0..count {
+                        let mut conn = pool
+                            .get(server)
+                            .await
+                            .expect("a connection to the echo server");
+                        exchange(&mut *conn, LINE, &mut reply)
+                            .await
+                            .expect("an echo");
+                        conn.release();
+                    }
+                    pool
+                })
+                .await;
                 elapsed
             }
         });

@@ -46,7 +46,6 @@ use loopback::CLIENTS;
 use timewait::pool::{Pool, TcpConnector};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
-use tower::{Service, ServiceExt};
 
 use pooled_http::{CloseRequest, HttpConnection, HttpConnector};
 
@@ -89,33 +88,23 @@ fn timewait_hyper(
 ) -> HttpPool {
     let host = HeaderValue::from_str(&server.to_string()).expect("an address is a valid Host");
     let target = Uri::from_static("/");
-    let config = HttpPool::builder()
+    let pool: HttpPool = Pool::builder(HttpConnector::new(TcpConnector::new()))
         .max_open_per_key(CLIENTS)
         .max_idle_per_key(CLIENTS)
-        .farewell(CloseRequest::new(
-            Method::HEAD,
-            target.clone(),
-            host.clone(),
-        ))
+        .farewell(CloseRequest::new(Method::HEAD, target.clone()))
         .build()
         .expect("a valid configuration");
-    let pool = Pool::new(config, HttpConnector::new(TcpConnector::new()));
     group.bench_function("timewait-hyper", |b| {
         b.to_async(runtime).iter_custom(|iters| {
             let clients = vec![pool.clone(); CLIENTS];
             let (host, target) = (host.clone(), target.clone());
             async move {
-                let (elapsed, _) = tasks::timed_tasks(iters, clients, move |mut pool, count| {
+                let (elapsed, _) = tasks::timed_tasks(iters, clients, move |pool, count| {
                     let (host, target) = (host.clone(), target.clone());
                     async move {
                         for _ in 0..count {
-                            let mut conn = pool
-                                .ready()
-                                .await
-                                .expect("the pool is open")
-                                .call(server)
-                                .await
-                                .expect("a connection to the server");
+                            let mut conn =
+                                pool.get(server).await.expect("a connection to the server");
                             let request = Request::get(target.clone())
                                 .header(HOST, host.clone())
                                 .body(Body::new())
@@ -123,6 +112,7 @@ fn timewait_hyper(
                             let response = conn.send_request(request).await.expect("a response");
                             assert!(response.status().is_success(), "the server says OK");
                             response.into_body().collect().await.expect("the body");
+                            conn.release();
                         }
                         pool
                     }

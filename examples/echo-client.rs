@@ -37,11 +37,11 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use serde_json::json;
 use timewait::pool::{
-    BoxError, ClosePolicy, FarewellMessage, Pool, PoolStats, ShutdownReport, TcpConnector,
+    BoxError, ClosePolicy, FarewellMessage, Pool, PoolBuilder, PoolStats, ShutdownReport,
+    TcpConnector,
 };
 use timewait_echo::{QUIT, exchange};
 use tokio::net::TcpStream;
-use tower::{Service, ServiceExt};
 use tracing_subscriber::EnvFilter;
 
 type EchoPool = Pool<SocketAddr, TcpConnector, TcpStream>;
@@ -134,7 +134,7 @@ async fn run(args: Args) -> Result<ExitCode, BoxError> {
     let line: Arc<[u8]> = line.into();
 
     let concurrency = usize::from(args.concurrency);
-    let config = EchoPool::builder()
+    let config = PoolBuilder::new()
         .close_policy(args.policy.into())
         .farewell(FarewellMessage::new(QUIT))
         .grace(args.grace)
@@ -217,12 +217,12 @@ async fn request(
     line: &[u8],
     reply: &mut Vec<u8>,
 ) -> Result<(), BoxError> {
-    let mut conn = pool.ready().await?.call(server).await?;
-    if let Err(error) = exchange(&mut conn, line, reply).await {
-        // A half-done exchange leaves the stream out of step: never reuse it.
-        conn.mark_broken();
-        return Err(error.into());
-    }
+    let mut conn = pool.get(server).await?;
+    // An early return drops the lease unreleased: a half-done exchange is
+    // never lent again.
+    exchange(&mut conn, line, reply).await?;
+    // The whole answer is read: lend the connection again.
+    conn.release();
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 
 mod reliability;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use reliability::memory::{MemConn, MemConnector, MemServer};
@@ -16,13 +16,11 @@ use timewait::core::budget::{BudgetError, PortBudget, PortRange, PortRangeError}
 use timewait::pool::{
     ClosePolicy, ConfigError, ConnectError, Error, FarewellMessage, Pool, PoolBuilder, TcpConnector,
 };
-use tokio::net::TcpStream;
-use tower::{Service, ServiceExt};
 
 type MemPool = Pool<&'static str, MemConnector, MemConn>;
 
 fn builder() -> PoolBuilder<&'static str, MemConn> {
-    MemPool::builder()
+    PoolBuilder::new()
         .close_policy(ClosePolicy::PeerFirst)
         .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
 }
@@ -62,7 +60,7 @@ fn each_config_error_message_says_what_to_change() {
             "lower it to at most 2",
         ),
         (
-            MemPool::builder()
+            PoolBuilder::new()
                 .peer_keep_alive(Duration::from_secs(60), Duration::from_secs(10))
                 .grace(Duration::from_secs(1)),
             "raise the grace",
@@ -109,17 +107,52 @@ fn a_port_range_with_port_zero_or_inverted_ends_is_a_typed_error_that_says_the_f
 }
 
 #[test]
-fn the_keep_alive_margin_and_not_ready_messages_say_what_to_change() {
+fn the_keep_alive_margin_message_says_what_to_change() {
     let margin = builder()
         .peer_keep_alive(Duration::from_secs(5), Duration::from_secs(5))
         .build()
         .unwrap_err();
     says(&margin, "shorten the margin");
-    says(&Error::NotReady, "poll_ready");
+}
+
+#[test]
+fn peer_first_with_nothing_that_makes_the_peer_close_says_what_to_set() {
+    // The pool's own policy, with neither a farewell nor a keep-alive.
+    let error = PoolBuilder::<&'static str, MemConn>::new()
+        .build()
+        .unwrap_err();
+    assert_eq!(error, ConfigError::PeerFirstWithoutFarewell { key: None });
+    says(&error, "set a farewell (PoolBuilder::farewell)");
+    says(&error, "or choose ClosePolicy::Local");
+    // A key's override names the key.
+    let error = PoolBuilder::<&'static str, MemConn>::new()
+        .close_policy(ClosePolicy::Local)
+        .close_policy_for("db", ClosePolicy::PeerFirst)
+        .build()
+        .unwrap_err();
+    says(&error, "(for key \"db\")");
+    // Either way of making the peer close is enough.
+    let with_keep_alive = PoolBuilder::<&'static str, MemConn>::new()
+        .peer_keep_alive(Duration::from_secs(60), Duration::from_secs(1))
+        .build();
+    assert!(with_keep_alive.is_ok(), "{with_keep_alive:?}");
+}
+
+#[test]
+fn the_checkout_timeout_message_says_what_the_checkout_waited_for() {
+    let error = Error::Timeout {
+        waited: Duration::from_secs(30),
+        waiting_for: timewait::pool::WaitingFor::Ports,
+    };
     says(
-        &Error::NotReady,
-        "call `poll_ready` (or `ServiceExt::ready`) first",
+        &error,
+        "waiting for a free ephemeral port toward the destination",
     );
+    let zero = builder()
+        .checkout_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    says(&zero, "checkout_timeout is zero");
 }
 
 #[tokio::test]
@@ -130,11 +163,11 @@ async fn a_source_address_not_on_this_host_is_a_bind_error_not_ports_exhausted()
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = listener.local_addr().unwrap();
     let foreign: IpAddr = "192.0.2.1".parse().unwrap();
-    let config = Pool::<SocketAddr, TcpConnector, TcpStream>::builder()
+    let pool = Pool::builder(TcpConnector::new().bind_ip(Some(foreign)))
+        .close_policy(ClosePolicy::Local)
         .build()
         .unwrap();
-    let mut pool = Pool::new(config, TcpConnector::new().bind_ip(Some(foreign)));
-    let error = pool.ready().await.unwrap().call(server).await.unwrap_err();
+    let error = pool.get(server).await.unwrap_err();
     assert!(!error.is_ports_exhausted(), "{error:?}");
     let Error::Connect(source) = &error else {
         panic!("expected a connect error, got {error:?}");
@@ -160,13 +193,13 @@ async fn a_source_address_of_the_other_family_is_a_bind_error_that_says_the_fix(
 /// Checks out, makes a request, retires the connection and shuts down: the
 /// paths that compute deadlines from the configured durations.
 async fn exercise(pool: &MemPool) {
-    let mut conn = pool.clone().oneshot("k").await.unwrap();
+    let mut conn = pool.get("k").await.unwrap();
     assert_eq!(request(&mut conn, "hello").await.unwrap(), "hello");
-    drop(conn);
-    let mut again = pool.clone().oneshot("k").await.unwrap();
+    conn.release();
+    let mut again = pool.get("k").await.unwrap();
     assert!(again.is_reused());
     again.retire_after_use();
-    drop(again);
+    again.release();
     let report = pool.shutdown(Duration::from_secs(10)).await;
     assert!(report.completed, "{report:?}");
     // A retirement task that panicked would leave its connection uncounted.
@@ -197,6 +230,11 @@ async fn a_huge_idle_timeout_is_refused_or_taken() {
 #[tokio::test(start_paused = true)]
 async fn a_huge_max_lifetime_is_refused_or_taken() {
     a_huge_duration_is_refused_or_taken(builder().max_lifetime(Duration::MAX)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_checkout_timeout_is_refused_or_taken() {
+    a_huge_duration_is_refused_or_taken(builder().checkout_timeout(Duration::MAX)).await;
 }
 
 #[tokio::test(start_paused = true)]

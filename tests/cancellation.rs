@@ -13,7 +13,6 @@ mod reliability;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Waker};
 use std::time::Duration;
 
 use reliability::memory::{MemConn, MemConnector, MemServer};
@@ -35,7 +34,7 @@ type MemPool = Pool<&'static str, MemConnector, MemConn>;
 const WITHIN: Duration = Duration::from_secs(30);
 
 fn tcp_builder() -> PoolBuilder<SocketAddr, TcpStream> {
-    TcpPool::builder()
+    PoolBuilder::new()
         .close_policy(ClosePolicy::PeerFirst)
         .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
         .grace(Duration::from_secs(5))
@@ -72,7 +71,7 @@ struct Tally {
     timed_out: AtomicU64,
     lost_a_select: AtomicU64,
     aborted_task: AtomicU64,
-    readiness_dropped: AtomicU64,
+    detached: AtomicU64,
     completed: AtomicU64,
     retired: AtomicU64,
 }
@@ -127,13 +126,10 @@ async fn one_operation(rng: &mut Rng, pool: &TcpPool, key: SocketAddr, tally: &T
             }
         }
         5 => {
-            // Only the readiness wait, cut short.
-            if tokio::time::timeout(Duration::ZERO, svc.ready())
-                .await
-                .is_err()
-            {
-                Tally::count(&tally.readiness_dropped);
-            }
+            // Taken out of the pool for good: its room goes back at once.
+            let conn = svc.oneshot(key).await.unwrap();
+            drop(conn.detach());
+            Tally::count(&tally.detached);
         }
         n => {
             let mut conn = svc.oneshot(key).await.unwrap();
@@ -143,6 +139,7 @@ async fn one_operation(rng: &mut Rng, pool: &TcpPool, key: SocketAddr, tally: &T
                 conn.retire_after_use();
                 Tally::count(&tally.retired);
             }
+            conn.release();
             Tally::count(&tally.completed);
         }
     }
@@ -201,14 +198,26 @@ fn ten_thousand_checkouts_cancelled_at_random_points_leave_no_slot_task_or_descr
             "{total:?}"
         );
         assert_eq!(total.open, total.idle, "{total:?}");
-        // Every readiness permit is free, and the bound still holds.
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut clones: Vec<TcpPool> = (0..MAX_TOTAL).map(|_| pool.clone()).collect();
-        for clone in &mut clones {
-            assert!(clone.poll_ready(&mut cx).is_ready(), "a permit leaked");
+        // No room under the total leaked, and the bound still holds:
+        // `MAX_TOTAL` leases at once across the keys, and one more waits
+        // until one of them ends, whatever its key.
+        let mut held = Vec::new();
+        for i in 0..MAX_TOTAL {
+            let conn = tokio::time::timeout(WITHIN, pool.get(keys[i % KEYS]))
+                .await
+                .expect("room under the total leaked: the checkout waits")
+                .unwrap();
+            held.push(conn);
         }
-        assert!(pool.clone().poll_ready(&mut cx).is_pending());
-        drop(clones);
+        let mut one_more = tokio_test::task::spawn(pool.get(keys[0]));
+        assert_pending!(one_more.poll());
+        assert_eq!(pool.stats().total.open, MAX_TOTAL);
+        drop(held.pop());
+        let one_more = tokio::time::timeout(WITHIN, one_more)
+            .await
+            .expect("the room a lease gave back reached the waiting checkout")
+            .unwrap();
+        drop((held, one_more));
         // Every key's slots are free: its limit can be checked out at once.
         for &key in keys.iter() {
             let mut held = Vec::new();
@@ -272,7 +281,7 @@ fn waiters_are_served_in_the_order_they_came_and_a_dropped_waiter_takes_nothing(
         let mut served = Vec::new();
         let mut queue = waiters.into_iter();
         while let Some((i, mut waiter)) = queue.next() {
-            drop(current);
+            current.release();
             assert!(waiter.is_woken(), "waiter {i} was not woken");
             current = assert_ready_ok!(waiter.poll());
             assert!(current.is_reused());
@@ -286,7 +295,7 @@ fn waiters_are_served_in_the_order_they_came_and_a_dropped_waiter_takes_nothing(
             }
         }
         assert_eq!(served, live, "served out of order");
-        drop(current);
+        current.release();
         let stats = pool.stats().total;
         assert_eq!((stats.waiting, stats.in_use, stats.idle), (0, 0, 1));
         assert_eq!(stats.activity.connects, 1);
@@ -326,7 +335,7 @@ fn dropping_the_pool_ends_its_background_tasks_after_finishing_its_retirements()
         }
         // One retirement in flight, the rest idle.
         held[0].retire_after_use();
-        drop(held);
+        held.into_iter().for_each(|conn| conn.release());
         assert_eq!(pool.stats().total.idle, IDLE);
         assert_eq!(pool.stats().retiring, 1);
         // The server's connections, the pool's reaper and worker run.
@@ -346,7 +355,7 @@ fn dropping_the_pool_ends_its_background_tasks_after_finishing_its_retirements()
 
 fn mem_pool(server: MemServer, grace: Duration) -> (MemPool, MemConnector) {
     let connector = MemConnector::new(server);
-    let config = MemPool::builder()
+    let config = PoolBuilder::new()
         .close_policy(ClosePolicy::PeerFirst)
         .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
         .grace(grace)
@@ -367,7 +376,7 @@ fn a_dropped_pools_worker_ends_when_its_last_retirement_reaches_the_grace() {
         let (pool, connector) = mem_pool(MemServer::Stubborn, GRACE);
         let mut conn = pool.clone().oneshot("k").await.unwrap();
         assert_eq!(request(&mut conn, "hi").await.unwrap(), "hi");
-        drop(conn);
+        conn.release();
         drop(pool);
 
         tokio::time::sleep(GRACE - Duration::from_secs(1)).await;
@@ -402,7 +411,7 @@ fn shutdown_with_connections_in_use_returns_at_its_deadline() {
         assert!(!report.completed, "{report:?}");
         assert_eq!(report.still_in_use, 3, "{report:?}");
         // Given back after the shutdown, they are retired, not kept.
-        drop(held);
+        held.into_iter().for_each(|conn| conn.release());
         tokio::task::yield_now().await;
         let after = pool.shutdown(DEADLINE).await;
         assert!(after.completed, "{after:?}");
@@ -421,7 +430,7 @@ fn shutdown_returns_as_soon_as_the_last_connection_comes_back() {
         let conn = pool.clone().oneshot("k").await.unwrap();
         tokio::spawn(async move {
             tokio::time::sleep(BACK_AFTER).await;
-            drop(conn);
+            conn.release();
         });
         let start = tokio::time::Instant::now();
         let report = pool.shutdown(DEADLINE).await;
@@ -441,7 +450,7 @@ fn shutdown_does_not_wait_past_its_deadline_for_a_peer_that_never_closes() {
             pool.clone().oneshot("a").await.unwrap(),
             pool.clone().oneshot("b").await.unwrap(),
         ];
-        drop(conns);
+        conns.into_iter().for_each(|conn| conn.release());
         let start = tokio::time::Instant::now();
         let report = pool.shutdown(DEADLINE).await;
         assert_eq!(start.elapsed(), DEADLINE);

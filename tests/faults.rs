@@ -29,7 +29,6 @@ use timewait::pool::{
 use timewait_echo::{EchoServer, OnQuit};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tower::{Service, ServiceExt};
 
 type TestPool = Pool<SocketAddr, TcpConnector, TcpStream>;
 type Conn = Pooled<SocketAddr, TcpStream>;
@@ -45,7 +44,7 @@ const WITHIN: Duration = Duration::from_secs(20);
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
 fn builder() -> PoolBuilder<SocketAddr, TcpStream> {
-    TestPool::builder()
+    PoolBuilder::new()
         .close_policy(ClosePolicy::PeerFirst)
         .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
         .grace(GRACE)
@@ -57,7 +56,7 @@ fn pool(builder: PoolBuilder<SocketAddr, TcpStream>) -> TestPool {
 }
 
 async fn checkout(pool: &mut TestPool, server: SocketAddr) -> Result<Conn, Error> {
-    pool.ready().await?.call(server).await
+    pool.get(server).await
 }
 
 /// `(by_peer, by_peer_reset, local, aborted)` of the pool's retirements.
@@ -122,7 +121,7 @@ async fn an_idle_connection_the_peer_reset_is_not_lent_and_counts_as_reset_by_th
     let mut conn = checkout(&mut pool, server.addr()).await.unwrap();
     let reset = conn.local_addr().unwrap();
     assert_eq!(request(&mut conn, "one").await.unwrap(), "g1 one");
-    drop(conn);
+    conn.release();
     assert_eq!(pool.stats().total.idle, 1);
 
     server.hang_up(Hangup::Reset);
@@ -139,7 +138,7 @@ async fn an_idle_connection_the_peer_reset_is_not_lent_and_counts_as_reset_by_th
     assert_eq!(request(&mut fresh, "two").await.unwrap(), "g1 two");
     assert_eq!(retired(&pool), (0, 1, 0, 0), "counted as reset by the peer");
     assert_eq!(pool.stats().total.activity.connects, 2);
-    drop(fresh);
+    fresh.release();
 
     let report = pool.shutdown(WITHIN).await;
     assert!(report.completed, "{report:?}");
@@ -154,7 +153,7 @@ async fn an_idle_connection_the_peer_closed_is_not_lent_and_leaves_no_client_tim
     let mut conn = checkout(&mut pool, server.addr()).await.unwrap();
     let closed = conn.local_addr().unwrap();
     assert_eq!(request(&mut conn, "one").await.unwrap(), "g1 one");
-    drop(conn);
+    conn.release();
 
     server.hang_up(Hangup::Close);
     wait_for_client_socket(closed, server.addr(), "the server's FIN", |state| {
@@ -171,7 +170,7 @@ async fn an_idle_connection_the_peer_closed_is_not_lent_and_leaves_no_client_tim
         (1, 0, 0, 0),
         "counted as closed by the peer"
     );
-    drop(fresh);
+    fresh.release();
 
     let report = pool.shutdown(WITHIN).await;
     assert!(report.completed, "{report:?}");
@@ -208,7 +207,7 @@ async fn a_request_to_a_peer_that_never_answers_times_out_and_its_connection_is_
     // Retired after use: the farewell goes out, the FIN never comes, the
     // grace ends and the fallback closes it. Nothing waits longer.
     next.retire_after_use();
-    drop(next);
+    next.release();
     let report = pool.shutdown(WITHIN).await;
     assert!(report.completed, "{report:?}");
     assert_eq!(report.retired.local, 1, "{report:?}");
@@ -245,6 +244,7 @@ async fn a_peer_that_never_closes_after_the_farewell_is_aborted_after_the_grace(
         assert!(!conn.is_reused());
         let line = format!("line {i}");
         assert_eq!(request(&mut conn, &line).await.unwrap(), line);
+        conn.release();
     }
     let report = pool.shutdown(WITHIN).await;
     assert!(report.completed, "{report:?}");
@@ -277,7 +277,7 @@ async fn the_peer_goes_away_mid_request_and_comes_back(how: Hangup) {
         first.push(conn);
     }
     let old: Vec<SocketAddr> = first.iter().map(|c| c.local_addr().unwrap()).collect();
-    drop(first);
+    first.into_iter().for_each(Conn::release);
     assert_eq!(pool.stats().total.idle, IN_FLIGHT + IDLE);
 
     // Requests the server reads and holds unanswered.
@@ -349,6 +349,7 @@ async fn the_peer_goes_away_mid_request_and_comes_back(how: Hangup) {
         assert!(!old.contains(&conn.local_addr().unwrap()));
         let answer = request(&mut conn, &format!("again {i}")).await.unwrap();
         assert_eq!(answer, format!("g2 again {i}"));
+        conn.release();
     }
     let stats = pool.stats().total;
     assert_eq!(stats.activity.connects as usize, IN_FLIGHT + IDLE + 1);
@@ -413,10 +414,11 @@ async fn a_peer_that_stops_reading_blocks_no_other_key_and_no_other_connection()
         let mut conn = checkout(&mut pool, healthy.addr()).await.unwrap();
         let answer = request(&mut conn, &format!("ping {i}")).await.unwrap();
         assert_eq!(answer, format!("g1 ping {i}"));
+        conn.release();
     }
     let other = checkout(&mut pool, stalled.addr()).await.unwrap();
     assert!(!other.is_reused());
-    drop(other);
+    other.release();
     assert!(!writer.is_finished());
     assert_eq!(pool.stats().key(&stalled.addr()).unwrap().in_use, 1);
 
@@ -457,17 +459,17 @@ async fn writes_to_a_peer_that_stops_reading_time_out_as_the_connector_is_config
     // The key is served again, on a new connection.
     let again = checkout(&mut pool, stalled.addr()).await.unwrap();
     assert!(!again.is_reused());
-    drop(again);
+    again.release();
     let report = pool.shutdown(WITHIN).await;
     assert!(report.completed, "{report:?}");
 }
 
 #[tokio::test]
 async fn a_request_cancelled_by_a_timeout_is_not_lent_again_even_without_mark_broken() {
-    // A request cut short by a timeout or a `select!` drops the guard with
-    // the request sent and its answer unread: the protocol is out of step,
-    // and the next borrower would read the old answer. The caller of a
-    // cancelled future cannot call `mark_broken`.
+    // A request cut short by a timeout or a `select!` drops the lease
+    // unreleased, with the request sent and its answer unread: the next
+    // borrower would read the old answer, so it is retired. The caller of a
+    // cancelled future cannot call `mark_broken`, and need not.
     let server = FaultServer::start(Reply::Echo, Reading::Silent).await;
     let mut pool = pool(builder().grace(SHORT_GRACE));
     let mut conn = checkout(&mut pool, server.addr()).await.unwrap();

@@ -33,7 +33,6 @@ use timewait::pool::{
 };
 use timewait_echo::{EchoServer, EchoStats, TimeWaitSides};
 use tokio::net::TcpStream;
-use tower::{Service, ServiceExt};
 
 type TestPool = Pool<SocketAddr, TcpConnector, TcpStream>;
 
@@ -124,7 +123,7 @@ where
 }
 
 fn one_request_builder(policy: ClosePolicy) -> PoolBuilder<SocketAddr, TcpStream> {
-    TestPool::builder()
+    PoolBuilder::new()
         .close_policy(policy)
         .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
         .grace(Duration::from_secs(5))
@@ -146,7 +145,7 @@ async fn checkout(
     pool: &mut TestPool,
     server: SocketAddr,
 ) -> Result<timewait::pool::Pooled<SocketAddr, TcpStream>, Error> {
-    pool.ready().await?.call(server).await
+    pool.get(server).await
 }
 
 /// Checks out, makes one request and gives the connection back, until a
@@ -165,6 +164,7 @@ async fn requests_until_error(
         assert!(!conn.is_reused(), "request {i} reused a connection");
         let line = format!("request {i}");
         assert_eq!(request(&mut conn, &line).await.unwrap(), line);
+        conn.release();
     }
     (max, None)
 }
@@ -316,6 +316,7 @@ fn the_pool_under_peer_first_completes_a_thousand_requests_through_a_hundred_por
             ports.insert(conn.local_addr().unwrap().port());
             let line = format!("request {i}");
             assert_eq!(request(&mut conn, &line).await.unwrap(), line);
+            conn.release();
         }
         let report = pool.shutdown(WITHIN).await;
         assert!(report.completed, "{report:?}");

@@ -23,7 +23,9 @@ use reliability::process::{fds_settle, open_fds, rss_kib, tasks_settle};
 use reliability::rng::Rng;
 use reliability::{current_thread, multi_thread, poll_once, request, serial};
 use timewait::core::budget::TwReuse;
-use timewait::pool::{ClosePolicy, ConnectError, Error, FarewellMessage, Pool, TcpConnector};
+use timewait::pool::{
+    ClosePolicy, ConnectError, Error, FarewellMessage, Pool, PoolBuilder, TcpConnector,
+};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
@@ -180,6 +182,7 @@ async fn operate(
                 conn.mark_broken();
                 bump(&seen.broken);
             }
+            conn.release();
         }
     }
 }
@@ -205,7 +208,7 @@ fn a_bounded_soak_over_many_keys_keeps_descriptors_and_memory_flat_and_never_len
         let fds_before = open_fds();
         let rss_before = rss_kib();
 
-        let config = TenantPool::builder()
+        let config = PoolBuilder::new()
             .close_policy(ClosePolicy::PeerFirst)
             .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
             .grace(Duration::from_secs(2))
@@ -335,7 +338,7 @@ type KeyPool = Pool<u32, MemConnector, MemConn>;
 
 fn key_pool() -> (KeyPool, MemConnector) {
     let connector = MemConnector::new(MemServer::Echo);
-    let config = KeyPool::builder()
+    let config = PoolBuilder::new()
         .close_policy(ClosePolicy::PeerFirst)
         .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
         .max_idle_per_key(1)
@@ -358,7 +361,7 @@ async fn pass_keys_through(pool: &KeyPool) -> usize {
             let line = format!("key {id}");
             assert_eq!(request(&mut conn, &line).await.unwrap(), line);
         }
-        drop(conn);
+        conn.release();
         if id % 16 == 0 {
             // Let the retirements of evicted connections run, as a server
             // between requests would.
@@ -383,7 +386,7 @@ fn a_hundred_thousand_keys_pass_through_without_crossing_or_growing_memory() {
         let started = Instant::now();
         // Warm up to the pool's bounds, then measure.
         for id in DISTINCT_KEYS..DISTINCT_KEYS + 5_000 {
-            drop(pool.clone().oneshot(id).await.unwrap());
+            pool.clone().oneshot(id).await.unwrap().release();
             if id % 16 == 0 {
                 tokio::task::yield_now().await;
             }

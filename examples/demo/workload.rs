@@ -7,12 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::ProgressBar;
-use timewait::pool::{BoxError, ClosePolicy, FarewellMessage, Pool, TcpConnector};
+use timewait::pool::{BoxError, ClosePolicy, FarewellMessage, Pool, PoolBuilder, TcpConnector};
 use timewait_echo::{QUIT, exchange};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tower::{Service, ServiceExt};
 
 /// The line every request sends and reads back.
 const LINE: &[u8] = b"hello, timewait\n";
@@ -132,7 +131,7 @@ pub(crate) async fn pooled(
     plan: &Plan,
 ) -> Result<Load, BoxError> {
     let concurrency = usize::from(plan.concurrency);
-    let config = EchoPool::builder()
+    let config = PoolBuilder::new()
         .close_policy(policy)
         .farewell(FarewellMessage::new(QUIT))
         .grace(GRACE)
@@ -185,12 +184,12 @@ async fn pooled_request(
     server: SocketAddr,
     reply: &mut Vec<u8>,
 ) -> Result<(), BoxError> {
-    let mut conn = pool.ready().await?.call(server).await?;
-    if let Err(error) = exchange(&mut conn, LINE, reply).await {
-        // A half-done exchange leaves the stream out of step: never reuse it.
-        conn.mark_broken();
-        return Err(error.into());
-    }
+    let mut conn = pool.get(server).await?;
+    // An early return drops the lease unreleased: a half-done exchange is
+    // never lent again.
+    exchange(&mut conn, LINE, reply).await?;
+    // The whole answer is read: lend the connection again.
+    conn.release();
     Ok(())
 }
 

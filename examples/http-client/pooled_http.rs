@@ -357,9 +357,28 @@ pub(crate) enum HttpRequestError {
     Hyper(hyper::Error),
 }
 
+/// A pool key that names an origin's authority, for the `Host` header of
+/// the requests the pool makes itself.
+pub(crate) trait Authority {
+    /// `host:port`, as the `Host` header carries it.
+    fn authority(&self) -> String;
+}
+
+impl Authority for (String, u16) {
+    fn authority(&self) -> String {
+        format!("{}:{}", self.0, self.1)
+    }
+}
+
+impl Authority for SocketAddr {
+    fn authority(&self) -> String {
+        self.to_string()
+    }
+}
+
 /// The pool's farewell for HTTP/1.1: one more request, with
-/// `Connection: close`, whose response is read and discarded; the server then
-/// closes first.
+/// `Connection: close` and the `Host` of the connection's own key, whose
+/// response is read and discarded; the server then closes first.
 ///
 /// Skipped on a connection that already sent `Connection: close` or that
 /// hyper has finished with: those only need the wait for the server's FIN.
@@ -367,43 +386,38 @@ pub(crate) enum HttpRequestError {
 pub(crate) struct CloseRequest {
     method: Method,
     target: Uri,
-    host: HeaderValue,
 }
 
 impl CloseRequest {
-    /// A farewell that sends `method target` (origin form, `/` say) with this
-    /// `Host` header.
-    pub(crate) fn new(method: Method, target: Uri, host: HeaderValue) -> Self {
-        CloseRequest {
-            method,
-            target,
-            host,
-        }
+    /// A farewell that sends `method target` (origin form, `/` say).
+    pub(crate) fn new(method: Method, target: Uri) -> Self {
+        CloseRequest { method, target }
     }
 
-    fn request<B: Default>(&self) -> Result<Request<B>, http::Error> {
+    fn request<B: Default>(&self, host: &str) -> Result<Request<B>, http::Error> {
         let mut request = Request::builder()
             .method(self.method.clone())
             .uri(self.target.clone())
-            .header(HOST, self.host.clone())
+            .header(HOST, host)
             .body(B::default())?;
         request_close(&mut request);
         Ok(request)
     }
 }
 
-impl<B> Farewell<HttpConnection<B>> for CloseRequest
+impl<K, B> Farewell<K, HttpConnection<B>> for CloseRequest
 where
+    K: Authority + Sync,
     B: Body + Default + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    fn say<'a>(&'a self, conn: &'a mut HttpConnection<B>) -> FarewellFuture<'a> {
+    fn say<'a>(&'a self, key: &'a K, conn: &'a mut HttpConnection<B>) -> FarewellFuture<'a> {
         Box::pin(async move {
             if !conn.can_send() {
                 return Ok(());
             }
-            let request = self.request().map_err(io::Error::other)?;
+            let request = self.request(&key.authority()).map_err(io::Error::other)?;
             let response = conn.send_request(request).await.map_err(io::Error::other)?;
             response
                 .into_body()

@@ -10,7 +10,6 @@ use http::header::HOST;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Empty};
 use timewait::pool::{BoxError, Pool, TcpConnector};
-use tower::{Service, ServiceExt};
 
 use crate::Endpoint;
 use crate::placement::FourTuple;
@@ -71,21 +70,19 @@ pub(crate) async fn run(
         Retire::CloseHeader => Duration::from_secs(5),
         Retire::PeerKeepAlive { timeout, margin } => timeout.saturating_add(margin),
     });
-    let builder = HttpPool::builder()
+    let builder = Pool::builder(HttpConnector::new(TcpConnector::new()))
         .max_open_per_key(concurrency)
         .max_idle_per_key(concurrency)
         .max_uses(settings.max_uses)
         .max_lifetime(settings.max_lifetime)
         .grace(grace);
     let builder = match settings.retire {
-        Retire::CloseHeader => builder.farewell(CloseRequest::new(
-            Method::HEAD,
-            endpoint.target.clone(),
-            endpoint.host.clone(),
-        )),
+        Retire::CloseHeader => {
+            builder.farewell(CloseRequest::new(Method::HEAD, endpoint.target.clone()))
+        }
         Retire::PeerKeepAlive { timeout, margin } => builder.peer_keep_alive(timeout, margin),
     };
-    let pool: HttpPool = Pool::new(builder.build()?, HttpConnector::new(TcpConnector::new()));
+    let pool: HttpPool = builder.build()?;
     let close_on_final_use = matches!(settings.retire, Retire::CloseHeader);
     let connections = Arc::new(Mutex::new(HashSet::new()));
 
@@ -94,12 +91,12 @@ pub(crate) async fn run(
         let endpoint = endpoint.clone();
         let connections = connections.clone();
         move || {
-            let mut pool = pool.clone();
+            let pool = pool.clone();
             let endpoint = endpoint.clone();
             let connections = connections.clone();
             async move {
                 let key: Key = (endpoint.hostname.clone(), endpoint.port);
-                let mut conn = pool.ready().await?.call(key).await?;
+                let mut conn = pool.get(key).await?;
                 if !conn.is_reused() {
                     connections
                         .lock()
@@ -117,19 +114,12 @@ pub(crate) async fn run(
                     request_close(&mut request);
                 }
                 // A failed exchange leaves the connection in an unknown
-                // state: retire it, still waiting for the server's close.
-                let response = match conn.send_request(request).await {
-                    Ok(response) => response,
-                    Err(error) => {
-                        conn.retire_after_use();
-                        return Err(BoxError::from(error));
-                    }
-                };
+                // state: the lease is dropped unreleased, and retired.
+                let response = conn.send_request(request).await?;
                 let status = response.status();
-                if let Err(error) = response.into_body().collect().await {
-                    conn.retire_after_use();
-                    return Err(BoxError::from(error));
-                }
+                response.into_body().collect().await?;
+                // The body is read to its end: the exchange is complete.
+                conn.release();
                 if !status.is_success() {
                     return Err(format!("the server answered {status}").into());
                 }

@@ -8,9 +8,11 @@ use std::time::Duration;
 use timewait_core::DEFAULT_TIME_WAIT;
 use timewait_core::budget::{BudgetError, PortBudget, PortRange, TwReuse};
 
+use crate::connection::Connection;
 use crate::farewell::Farewell;
 use crate::key::Key;
 use crate::policy::{ClosePolicy, Fallback, OnPortsExhausted};
+use crate::pool::Pool;
 
 /// A configuration the builder refused, and what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +60,18 @@ pub enum ConfigError {
         /// The keep-alive margin.
         margin: Duration,
     },
+    /// [`ClosePolicy::PeerFirst`] with nothing that makes the peer close:
+    /// every retirement would hold its descriptor for the grace period and
+    /// then close from this side anyway.
+    #[error(
+        "close policy peer-first{} has no way to make the peer close: set a farewell (PoolBuilder::farewell) or the peer's keep-alive timeout (PoolBuilder::peer_keep_alive), or choose ClosePolicy::Local",
+        key.as_ref().map_or_else(String::new, |k| format!(" (for key {k})"))
+    )]
+    PeerFirstWithoutFarewell {
+        /// The key whose override chose `PeerFirst`, as `Debug` prints it;
+        /// `None` for the pool's own policy.
+        key: Option<String>,
+    },
     /// The port budget leaves no usable port.
     #[error(
         "no usable ephemeral port in {range} once reserved ports are taken out: widen the range or reserve fewer ports"
@@ -97,8 +111,9 @@ pub struct PoolConfig<K, C> {
     pub(crate) max_uses: Option<u64>,
     pub(crate) policy: ClosePolicy,
     pub(crate) policy_per_key: HashMap<K, ClosePolicy>,
-    pub(crate) farewell: Option<Arc<dyn Farewell<C>>>,
+    pub(crate) farewell: Option<Arc<dyn Farewell<K, C>>>,
     pub(crate) keep_alive: Option<PeerKeepAlive>,
+    pub(crate) checkout_timeout: Option<Duration>,
     pub(crate) grace: Duration,
     pub(crate) fallback: Fallback,
     pub(crate) budget: PortBudget,
@@ -140,6 +155,12 @@ impl<K: Key, C> PoolConfig<K, C> {
     pub fn grace(&self) -> Duration {
         self.grace
     }
+
+    /// How long a checkout may wait in all before it fails with
+    /// [`Error::Timeout`](crate::Error::Timeout).
+    pub fn checkout_timeout(&self) -> Option<Duration> {
+        self.checkout_timeout
+    }
 }
 
 impl<K: Clone, C> Clone for PoolConfig<K, C> {
@@ -153,6 +174,7 @@ impl<K: Clone, C> Clone for PoolConfig<K, C> {
             policy_per_key: self.policy_per_key.clone(),
             farewell: self.farewell.clone(),
             keep_alive: self.keep_alive,
+            checkout_timeout: self.checkout_timeout,
             grace: self.grace,
             fallback: self.fallback,
             budget: self.budget.clone(),
@@ -173,6 +195,7 @@ impl<K: fmt::Debug, C> fmt::Debug for PoolConfig<K, C> {
             .field("policy_per_key", &self.policy_per_key)
             .field("farewell", &self.farewell.is_some())
             .field("keep_alive", &self.keep_alive)
+            .field("checkout_timeout", &self.checkout_timeout)
             .field("grace", &self.grace)
             .field("fallback", &self.fallback)
             .field("budget", &self.budget)
@@ -182,37 +205,53 @@ impl<K: fmt::Debug, C> fmt::Debug for PoolConfig<K, C> {
     }
 }
 
-/// Builds a [`PoolConfig`], checking it as a whole.
+/// Builds a [`PoolConfig`] (from [`PoolBuilder::new`], for a
+/// [`PoolLayer`](crate::PoolLayer)) or a [`Pool`] (from
+/// [`Pool::builder`]), checking the configuration as a whole.
 ///
 /// Defaults: 32 idle and 256 open connections per key, 1,024 in total, 1,024
-/// keys, idle timeout 90 s, no maximum lifetime or use count,
-/// [`ClosePolicy::PeerFirst`] with a 5 s grace and a [`Fallback::Local`],
-/// port range, reserved ports and `tcp_tw_reuse` read from the kernel (Linux's defaults if unreadable), a
-/// 60 s TIME_WAIT, and [`OnPortsExhausted::Wait`].
+/// keys, idle timeout 90 s, no maximum lifetime or use count, a checkout
+/// timeout of 30 s, [`ClosePolicy::PeerFirst`] with a 5 s grace and a
+/// [`Fallback::Local`], port range, reserved ports and `tcp_tw_reuse` read
+/// from the kernel (Linux's defaults if unreadable), a 60 s TIME_WAIT, and
+/// [`OnPortsExhausted::Wait`]. `PeerFirst` needs a way to make the peer
+/// close, a [farewell](Self::farewell) or the [peer's keep-alive
+/// timeout](Self::peer_keep_alive): without one, [`build`](Self::build)
+/// says so.
 ///
 /// ```
 /// use std::time::Duration;
-/// use timewait_pool::{ClosePolicy, FarewellMessage, PoolBuilder};
+/// use timewait_pool::{ClosePolicy, ConfigError, FarewellMessage, PoolBuilder};
 /// use tokio::net::TcpStream;
 ///
 /// let config = PoolBuilder::<std::net::SocketAddr, TcpStream>::new()
 ///     .max_idle_per_key(8)
 ///     .max_lifetime(Duration::from_secs(300))
-///     .close_policy(ClosePolicy::PeerFirst)
 ///     .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
 ///     .build()?;
 /// assert_eq!(config.grace(), Duration::from_secs(5));
 ///
-/// let err = PoolBuilder::<std::net::SocketAddr, TcpStream>::new().max_open_per_key(0).build();
-/// assert!(err.is_err());
+/// let nothing_to_say = PoolBuilder::<std::net::SocketAddr, TcpStream>::new().build();
+/// assert!(matches!(nothing_to_say, Err(ConfigError::PeerFirstWithoutFarewell { .. })));
 /// # Ok::<(), timewait_pool::ConfigError>(())
 /// ```
-pub struct PoolBuilder<K, C> {
+pub struct PoolBuilder<K, C, S = NoConnector> {
     config: PoolConfig<K, C>,
     time_wait: Duration,
     budget: Option<PortBudget>,
     tw_reuse: Option<TwReuse>,
+    connector: S,
 }
+
+/// The connector slot of a [`PoolBuilder`] made by [`PoolBuilder::new`]:
+/// none, so it builds a [`PoolConfig`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoConnector;
+
+/// The connector slot of a [`PoolBuilder`] made by [`Pool::builder`]: it
+/// builds the [`Pool`] itself.
+#[derive(Debug, Clone)]
+pub struct WithConnector<S>(S);
 
 impl<K: Key, C> Default for PoolBuilder<K, C> {
     fn default() -> Self {
@@ -220,7 +259,7 @@ impl<K: Key, C> Default for PoolBuilder<K, C> {
     }
 }
 
-impl<K: fmt::Debug, C> fmt::Debug for PoolBuilder<K, C> {
+impl<K: fmt::Debug, C, S> fmt::Debug for PoolBuilder<K, C, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolBuilder")
             .field("config", &self.config)
@@ -248,6 +287,7 @@ impl<K: Key, C> PoolBuilder<K, C> {
                 policy_per_key: HashMap::new(),
                 farewell: None,
                 keep_alive: None,
+                checkout_timeout: Some(Duration::from_secs(30)),
                 grace: Duration::from_secs(5),
                 fallback: Fallback::Local,
                 budget: PortBudget::new(PortRange::LINUX_DEFAULT),
@@ -257,9 +297,37 @@ impl<K: Key, C> PoolBuilder<K, C> {
             time_wait: DEFAULT_TIME_WAIT,
             budget: None,
             tw_reuse: None,
+            connector: NoConnector,
         }
     }
 
+    /// Checks the configuration and reads from the kernel what was not given.
+    pub fn build(self) -> Result<PoolConfig<K, C>, ConfigError> {
+        self.validate().map(|(config, NoConnector)| config)
+    }
+
+    /// The same settings, building a [`Pool`] over `connector`.
+    pub(crate) fn connector<S>(self, connector: S) -> PoolBuilder<K, C, WithConnector<S>> {
+        PoolBuilder {
+            config: self.config,
+            time_wait: self.time_wait,
+            budget: self.budget,
+            tw_reuse: self.tw_reuse,
+            connector: WithConnector(connector),
+        }
+    }
+}
+
+impl<K: Key, C: Connection, S> PoolBuilder<K, C, WithConnector<S>> {
+    /// Checks the configuration, reads from the kernel what was not given,
+    /// and makes the pool.
+    pub fn build(self) -> Result<Pool<K, S, C>, ConfigError> {
+        let (config, WithConnector(connector)) = self.validate()?;
+        Ok(Pool::new(config, connector))
+    }
+}
+
+impl<K: Key, C, S> PoolBuilder<K, C, S> {
     /// At most this many idle connections per key; more are retired.
     pub fn max_idle_per_key(mut self, n: usize) -> Self {
         self.config.limits.max_idle_per_key = n;
@@ -346,7 +414,7 @@ impl<K: Key, C> PoolBuilder<K, C> {
 
     /// The protocol hook that asks the peer to close, for
     /// [`ClosePolicy::PeerFirst`].
-    pub fn farewell(mut self, farewell: impl Farewell<C>) -> Self {
+    pub fn farewell(mut self, farewell: impl Farewell<K, C>) -> Self {
         self.config.farewell = Some(Arc::new(farewell));
         self
     }
@@ -357,6 +425,15 @@ impl<K: Key, C> PoolBuilder<K, C> {
     /// waits for that close.
     pub fn peer_keep_alive(mut self, timeout: Duration, margin: Duration) -> Self {
         self.config.keep_alive = Some(PeerKeepAlive { timeout, margin });
+        self
+    }
+
+    /// How long a checkout may wait in all (for its key's limit, for room
+    /// under the total, for the port budget, for the connector) before it
+    /// fails with [`Error::Timeout`](crate::Error::Timeout), which says what
+    /// it was waiting for. `None`: no bound. Default 30 s.
+    pub fn checkout_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.config.checkout_timeout = timeout.into();
         self
     }
 
@@ -399,13 +476,15 @@ impl<K: Key, C> PoolBuilder<K, C> {
         self
     }
 
-    /// Checks the configuration and reads from the kernel what was not given.
-    pub fn build(self) -> Result<PoolConfig<K, C>, ConfigError> {
+    /// Checks the configuration as a whole and reads from the kernel what
+    /// was not given.
+    fn validate(self) -> Result<(PoolConfig<K, C>, S), ConfigError> {
         let PoolBuilder {
             mut config,
             time_wait,
             budget,
             tw_reuse,
+            connector,
         } = self;
         let limits = config.limits;
         for (name, value) in [
@@ -431,6 +510,7 @@ impl<K: Key, C> PoolBuilder<K, C> {
         for (name, value) in [
             ("idle_timeout", config.idle_timeout),
             ("max_lifetime", config.max_lifetime),
+            ("checkout_timeout", config.checkout_timeout),
             ("grace", Some(config.grace)),
         ] {
             if value == Some(Duration::ZERO) {
@@ -457,6 +537,17 @@ impl<K: Key, C> PoolBuilder<K, C> {
                 });
             }
         }
+        if config.farewell.is_none() && config.keep_alive.is_none() {
+            let peer_first = |p: &ClosePolicy| *p == ClosePolicy::PeerFirst;
+            if peer_first(&config.policy) {
+                return Err(ConfigError::PeerFirstWithoutFarewell { key: None });
+            }
+            if let Some((key, _)) = config.policy_per_key.iter().find(|(_, p)| peer_first(p)) {
+                return Err(ConfigError::PeerFirstWithoutFarewell {
+                    key: Some(format!("{key:?}")),
+                });
+            }
+        }
         let budget = budget.unwrap_or_else(kernel_port_budget);
         let budget = budget.with_time_wait(time_wait)?;
         if budget.usable_ports() == 0 {
@@ -466,7 +557,7 @@ impl<K: Key, C> PoolBuilder<K, C> {
         }
         config.budget = budget;
         config.tw_reuse = tw_reuse.unwrap_or_else(kernel_tw_reuse);
-        Ok(config)
+        Ok((config, connector))
     }
 }
 

@@ -30,17 +30,52 @@ pub enum Error {
         /// When the next local TIME_WAIT entry toward it ends, if one does.
         retry_after: Option<Duration>,
     },
+    /// The checkout waited longer than
+    /// [`checkout_timeout`](crate::PoolBuilder::checkout_timeout).
+    #[error("checkout timed out after {waited:?} waiting for {waiting_for}")]
+    Timeout {
+        /// The checkout timeout.
+        waited: Duration,
+        /// What the checkout was waiting for when its time ran out.
+        waiting_for: WaitingFor,
+    },
     /// The pool was shut down.
     #[error("the pool is shut down")]
     Closed,
-    /// `call` was made without a successful `poll_ready` first.
-    #[error(
-        "the pool was called before poll_ready returned ready: call `poll_ready` (or `ServiceExt::ready`) first, on the same clone"
-    )]
-    NotReady,
+}
+
+/// What a checkout was waiting for when [`Error::Timeout`] ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WaitingFor {
+    /// A connection of its key, or room to make one: the key's
+    /// [`max_open_per_key`](crate::PoolBuilder::max_open_per_key), or the
+    /// pool's [`max_total`](crate::PoolBuilder::max_total), was reached.
+    Connection,
+    /// A free ephemeral port toward the destination (the port budget).
+    Ports,
+    /// The connector to make the connection.
+    Connect,
+}
+
+impl std::fmt::Display for WaitingFor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WaitingFor::Connection => {
+                "a connection of its key (max_open_per_key or max_total reached)"
+            }
+            WaitingFor::Ports => "a free ephemeral port toward the destination",
+            WaitingFor::Connect => "the connector",
+        })
+    }
 }
 
 impl Error {
+    /// Whether this is [`Error::Timeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
     /// Whether this is [`Error::PortsExhausted`].
     pub fn is_ports_exhausted(&self) -> bool {
         matches!(self, Error::PortsExhausted { .. })

@@ -1,14 +1,15 @@
-//! What a guard saw of the I/O through it: enough to tell a connection at
-//! rest between requests from one cut off in the middle of an exchange, and a
-//! connection the peer reset from one this side broke.
+//! What a lease saw of the I/O through it: a safety net under the lease
+//! contract, which can only retire more.
 //!
-//! The rule, for request/response protocols: a connection is at rest when no
-//! read or write through the guard was left waiting (a future cancelled at a
-//! `Pending` poll leaves the protocol at an unknown point), and the last bytes
-//! that moved went *in*: a read returned data after the last write. Bytes
-//! written with no answer read since are a request whose answer would reach
-//! the next borrower. Three flags, set and cleared on each poll: no system
-//! call, no allocation.
+//! A connection goes back to the idle set only when its borrower releases
+//! it ([`Pooled::release`](crate::Pooled::release)): only the protocol knows
+//! where an exchange ends. The guard still watches the reads and writes made
+//! through it, and a release is overruled when they show the exchange was
+//! not over: a read or write left `Pending` (its future was dropped by a
+//! timeout or a `select!` half-way, so an answer may still be on its way),
+//! an I/O error, or a FIN this side sent. Nothing here ever makes a
+//! connection lendable that the borrower did not release. Flags set and
+//! cleared on each poll: no system call, no allocation.
 
 use std::io;
 use std::task::Poll;
@@ -21,8 +22,6 @@ pub(crate) struct Exchange {
     /// A write, flush or shutdown returned `Pending` and none returned
     /// `Ready` since.
     write_pending: bool,
-    /// Bytes were written and no read returned data since.
-    unanswered: bool,
     /// This side shut its writing half down: its FIN went out.
     sent_fin: bool,
     /// What the first read or write error says of the connection.
@@ -63,10 +62,10 @@ impl Failure {
 /// How a lent connection was left, as far as its I/O shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Left {
-    /// Between exchanges: it can be lent again.
+    /// Nothing seen says the exchange is unfinished.
     AtRest,
-    /// In the middle of an exchange: the protocol state is unknown.
-    InFlight,
+    /// A read or write was left waiting: the exchange was cut off.
+    Pending,
     /// The peer reset the connection: nobody keeps TIME_WAIT.
     ResetByPeer,
     /// The kernel gave up on the connection (`ETIMEDOUT`): it is closed
@@ -77,16 +76,11 @@ pub(crate) enum Left {
 }
 
 impl Exchange {
-    /// Notes a read that filled `read` bytes (when ready).
-    pub(crate) fn read(&mut self, result: &Poll<io::Result<()>>, read: usize) {
+    /// Notes a read (or a fill of a read buffer).
+    pub(crate) fn read<T>(&mut self, result: &Poll<io::Result<T>>) {
         match result {
             Poll::Pending => self.read_pending = true,
-            Poll::Ready(Ok(())) => {
-                self.read_pending = false;
-                if read > 0 {
-                    self.unanswered = false;
-                }
-            }
+            Poll::Ready(Ok(_)) => self.read_pending = false,
             Poll::Ready(Err(error)) => {
                 self.read_pending = false;
                 self.fail(error);
@@ -94,16 +88,11 @@ impl Exchange {
         }
     }
 
-    /// Notes a write that took `written` bytes (when ready), or a flush.
-    pub(crate) fn wrote(&mut self, result: Poll<Result<usize, &io::Error>>) {
+    /// Notes a write, a flush or a shutdown.
+    pub(crate) fn wrote<T>(&mut self, result: &Poll<io::Result<T>>) {
         match result {
             Poll::Pending => self.write_pending = true,
-            Poll::Ready(Ok(written)) => {
-                self.write_pending = false;
-                if written > 0 {
-                    self.unanswered = true;
-                }
-            }
+            Poll::Ready(Ok(_)) => self.write_pending = false,
             Poll::Ready(Err(error)) => {
                 self.write_pending = false;
                 self.fail(error);
@@ -114,13 +103,6 @@ impl Exchange {
     /// Notes that this side's FIN is on its way.
     pub(crate) fn shut_down(&mut self) {
         self.sent_fin = true;
-    }
-
-    /// The user says the protocol is at rest, whatever the guard saw.
-    pub(crate) fn settle(&mut self) {
-        self.read_pending = false;
-        self.write_pending = false;
-        self.unanswered = false;
     }
 
     /// Whether a read or write through the guard failed, or this side sent
@@ -150,7 +132,7 @@ impl Exchange {
             Some(Failure::TimedOut) if !self.sent_fin => Left::TimedOut,
             Some(_) => Left::Broken,
             None if self.sent_fin => Left::Broken,
-            None if self.read_pending || self.write_pending || self.unanswered => Left::InFlight,
+            None if self.read_pending || self.write_pending => Left::Pending,
             None => Left::AtRest,
         }
     }
@@ -165,45 +147,33 @@ mod tests {
     }
 
     #[test]
-    fn a_request_answered_leaves_the_connection_at_rest() {
+    fn a_read_or_write_that_completed_leaves_the_connection_at_rest() {
         let mut exchange = Exchange::default();
-        exchange.wrote(Poll::Ready(Ok(6)));
-        exchange.read(&Poll::Pending, 0);
-        exchange.read(&Poll::Ready(Ok(())), 6);
+        exchange.wrote(&Poll::Ready(Ok(6)));
+        exchange.read(&Poll::<io::Result<()>>::Pending);
+        exchange.read(&Poll::Ready(Ok(())));
         assert_eq!(exchange.left(), Left::AtRest);
     }
 
     #[test]
-    fn a_request_without_its_answer_is_in_flight() {
-        let mut exchange = Exchange::default();
-        exchange.wrote(Poll::Ready(Ok(6)));
-        assert_eq!(exchange.left(), Left::InFlight);
-        // An end of file is no answer either.
-        exchange.read(&Poll::Ready(Ok(())), 0);
-        assert_eq!(exchange.left(), Left::InFlight);
-    }
-
-    #[test]
-    fn a_read_or_write_left_pending_is_in_flight() {
+    fn a_read_or_write_left_pending_is_pending_until_one_completes() {
         let mut reading = Exchange::default();
-        reading.read(&Poll::Pending, 0);
-        assert_eq!(reading.left(), Left::InFlight);
+        reading.read(&Poll::<io::Result<()>>::Pending);
+        assert_eq!(reading.left(), Left::Pending);
         let mut writing = Exchange::default();
-        writing.wrote(Poll::Pending);
-        assert_eq!(writing.left(), Left::InFlight);
-        writing.wrote(Poll::Ready(Ok(0)));
+        writing.wrote(&Poll::<io::Result<usize>>::Pending);
+        assert_eq!(writing.left(), Left::Pending);
+        writing.wrote(&Poll::Ready(Ok(0)));
         assert_eq!(writing.left(), Left::AtRest);
     }
 
     #[test]
-    fn settling_forgets_what_was_in_flight_but_not_errors() {
+    fn an_error_outweighs_a_pending_read() {
         let mut exchange = Exchange::default();
-        exchange.wrote(Poll::Ready(Ok(3)));
-        exchange.read(&Poll::Pending, 0);
-        exchange.settle();
-        assert_eq!(exchange.left(), Left::AtRest);
-        exchange.read(&Poll::Ready(Err(error(io::ErrorKind::Other))), 0);
-        exchange.settle();
+        exchange.read(&Poll::<io::Result<()>>::Pending);
+        exchange.wrote(&Poll::<io::Result<usize>>::Ready(Err(error(
+            io::ErrorKind::Other,
+        ))));
         assert_eq!(exchange.left(), Left::Broken);
     }
 
@@ -229,7 +199,7 @@ mod tests {
             if sent_fin {
                 exchange.shut_down();
             }
-            exchange.wrote(Poll::Ready(Err(&errno(code))));
+            exchange.wrote(&Poll::<io::Result<usize>>::Ready(Err(errno(code))));
             assert_eq!(exchange.left(), left, "errno {code}, sent FIN: {sent_fin}");
         }
     }
@@ -241,7 +211,7 @@ mod tests {
         // kernel's `ETIMEDOUT` (closed, no TIME_WAIT).
         for kind in [io::ErrorKind::TimedOut, io::ErrorKind::ConnectionReset] {
             let mut exchange = Exchange::default();
-            exchange.read(&Poll::Ready(Err(error(kind))), 0);
+            exchange.read(&Poll::<io::Result<()>>::Ready(Err(error(kind))));
             assert_eq!(exchange.left(), Left::Broken, "{kind:?}");
         }
     }
@@ -250,8 +220,8 @@ mod tests {
     #[test]
     fn the_first_error_is_the_one_kept() {
         let mut exchange = Exchange::default();
-        exchange.read(&Poll::Ready(Err(errno(libc::ECONNRESET))), 0);
-        exchange.wrote(Poll::Ready(Err(&errno(libc::EPIPE))));
+        exchange.read(&Poll::<io::Result<()>>::Ready(Err(errno(libc::ECONNRESET))));
+        exchange.wrote(&Poll::<io::Result<usize>>::Ready(Err(errno(libc::EPIPE))));
         assert!(exchange.is_broken());
         assert_eq!(exchange.left(), Left::ResetByPeer);
     }

@@ -7,8 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use crate::connection::{Connection, Health};
@@ -18,45 +17,83 @@ use crate::pool::slot::Slot;
 use crate::pool::state::Conn;
 use crate::retire::RetireReason;
 
-/// A connection lent by the pool. Dereferences to the connection, and reads
-/// and writes through to it.
+/// A connection lent by the pool: a lease that the borrower ends with
+/// [`release`](Pooled::release) once its exchange is complete.
 ///
-/// Dropping the guard gives the connection back: to the next waiting
-/// checkout, or to the idle set, or, when it was marked broken or is due for
-/// retirement, to retirement under the pool's close policy.
+/// Dereferences to the connection, and reads and writes through to it, so
+/// every way of doing I/O works: through the lease itself, through
+/// `&mut *lease` (a `BufReader`, `split`, a `tokio_util::codec::Framed`), and
+/// across `.await` points that may be cancelled.
 ///
-/// # When a connection is lent again
+/// # The lease contract
 ///
-/// The guard watches the reads and writes made *through it* (its
-/// [`AsyncRead`] and [`AsyncWrite`]), so that a request cut short never
-/// reaches the next borrower. For request/response protocols a connection is
-/// lent again only when it was left between exchanges:
+/// Only the protocol knows where an exchange ends, so the pool never
+/// guesses:
 ///
-/// - no read or write was left `Pending`: a future dropped at that point (by
-///   a timeout or a `select!`) cancelled the exchange half-way;
-/// - the last bytes that moved came in: a read returned data after the last
-///   write. Bytes written with no answer read since are a request whose
-///   answer the next borrower would read.
+/// - [`release(self)`](Pooled::release) says the exchange is complete: no
+///   answer is still on its way and no bytes of it are left unread. The
+///   connection goes back to the pool (to a waiting checkout, or the idle
+///   set), unless it is due for retirement.
+/// - Dropping the lease without a release (an early `?`, a timeout, a
+///   response dropped unread, a panic) retires the connection: it is never
+///   lent again, so no bytes of this exchange can reach another borrower.
+/// - [`detach(self)`](Pooled::detach) takes the connection out of the pool
+///   for good (a protocol upgrade, say).
 ///
-/// Otherwise the connection is retired as broken: never lent again, closed
-/// under the policy without a farewell (which could not be told apart from
-/// the unfinished request), unless the peer has already closed or reset it.
-/// A read or write error marks it broken too. When the kernel's own error
-/// number says the peer reset the connection (`ECONNRESET`, `ECONNABORTED`,
-/// or `EPIPE` before this side shut down) or that it gave up on the peer
-/// (`ETIMEDOUT`), it is counted as such and charges no TIME_WAIT to the port
-/// budget, since none is left on this side; the same kinds of error made by
-/// a layer above the socket (a timeout wrapper, TLS) are not taken for it.
+/// The lease also watches the I/O done *through it*, as a safety net that
+/// can only retire more: a release is overruled, and the connection
+/// retired, when a read or write through the lease was left `Pending` (its
+/// future was cancelled, so an answer may still arrive), when one failed,
+/// or when this side shut its writing half down. I/O through `&mut *lease`
+/// is not seen, which is why the release is what counts.
 ///
-/// I/O through [`Deref`]/[`DerefMut`] bypasses the guard: do the reads and
-/// writes of an exchange through the guard, or call
-/// [`mark_at_rest`](Pooled::mark_at_rest) once the exchange is complete (a
-/// protocol that only writes, say).
+/// ```
+/// use timewait_pool::{FarewellMessage, Pool, TcpConnector};
+/// use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// # let echo = timewait_echo::EchoServer::bind("127.0.0.1:0".parse()?).await?.spawn();
+/// # let server = echo.local_addr();
+/// let pool = Pool::builder(TcpConnector::new())
+///     .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
+///     .build()?;
+/// let mut conn = pool.get(server).await?;
+/// conn.write_all(b"hello\n").await?;
+/// let mut line = String::new();
+/// BufReader::new(&mut *conn).read_line(&mut line).await?; // an early `?` retires it
+/// assert_eq!(line, "hello\n");
+/// conn.release(); // the answer is read in full: lend it again
+/// # Ok(()) }
+/// ```
+///
+/// # What an unreleased lease costs
+///
+/// A dropped lease's exchange may be half-written, so the pool says no
+/// [farewell](crate::Farewell) on it (the peer could take the farewell for
+/// the rest of a request) and does not wait for the peer. It looks once at
+/// the socket: if the peer has already closed or reset it, closing is a
+/// passive close and TIME_WAIT (if any) stays on the peer. Otherwise it
+/// closes under the [`Fallback`](crate::Fallback), whatever the close
+/// policy: with the default [`Fallback::Local`](crate::Fallback::Local),
+/// *this* side keeps a TIME_WAIT entry, which is charged to the
+/// destination's port budget; with [`Fallback::Abort`](crate::Fallback::Abort)
+/// a RST, and nobody keeps one. [`ClosePolicy::Local`](crate::ClosePolicy::Local)
+/// and [`Abort`](crate::ClosePolicy::Abort) close as they always do. Such
+/// retirements are counted in
+/// [`RetireReasons::unreleased`](crate::RetireReasons::unreleased), and the
+/// pool warns, naming the key, when most of a key's leases end this way.
+///
+/// # Errors and resets
+///
+/// When the kernel's own error number says the peer reset the connection
+/// (`ECONNRESET`, `ECONNABORTED`, or `EPIPE` before this side shut down) or
+/// that it gave up on the peer (`ETIMEDOUT`), the connection is counted as
+/// such and charges no TIME_WAIT to the port budget, since none is left on
+/// this side; the same kinds of error made by a layer above the socket (a
+/// timeout wrapper, TLS) are not taken for it.
 pub struct Pooled<K: Key, C: Connection> {
     conn: Option<Conn<C>>,
     slot: Option<Slot<K, C>>,
-    /// The pool's readiness permit, released after the check-in.
-    _permit: Option<OwnedSemaphorePermit>,
     reused: bool,
     final_use: bool,
     max_lifetime: Option<Duration>,
@@ -65,19 +102,12 @@ pub struct Pooled<K: Key, C: Connection> {
 }
 
 impl<K: Key, C: Connection> Pooled<K, C> {
-    pub(crate) fn new(
-        mut conn: Conn<C>,
-        slot: Slot<K, C>,
-        permit: Option<OwnedSemaphorePermit>,
-        reused: bool,
-        ends: Ends,
-    ) -> Self {
+    pub(crate) fn new(mut conn: Conn<C>, slot: Slot<K, C>, reused: bool, ends: Ends) -> Self {
         conn.uses += 1;
         let final_use = ends.max_uses.is_some_and(|max| conn.uses >= max);
         Pooled {
             conn: Some(conn),
             slot: Some(slot),
-            _permit: permit,
             reused,
             final_use,
             max_lifetime: ends.max_lifetime,
@@ -87,26 +117,59 @@ impl<K: Key, C: Connection> Pooled<K, C> {
     }
 
     fn conn(&self) -> &Conn<C> {
-        // Invariant: `conn` is `Some` from construction until `drop`.
+        // Invariant: `conn` is `Some` from construction until the lease
+        // ends (release, detach or drop), which consumes it.
         self.conn
             .as_ref()
-            .expect("a guard holds its connection until dropped")
+            .expect("a lease holds its connection until it ends")
     }
 
     fn conn_mut(&mut self) -> &mut Conn<C> {
         // Invariant: as in `conn`.
         self.conn
             .as_mut()
-            .expect("a guard holds its connection until dropped")
+            .expect("a lease holds its connection until it ends")
+    }
+
+    /// Ends the lease: the exchange is complete, and the connection goes
+    /// back to the pool (to a waiting checkout or the idle set), or to
+    /// retirement when it is due (its last use, a request to retire, a
+    /// shutdown) or when the I/O through the lease overrules the release
+    /// (see [the lease contract](Pooled#the-lease-contract)).
+    ///
+    /// Call it only when no answer of this exchange is still on its way and
+    /// no bytes of it are left unread, in the connection or in a buffer
+    /// over it that outlives the lease.
+    pub fn release(mut self) {
+        self.end(true);
+    }
+
+    /// Takes the connection out of the pool for good: for a protocol
+    /// upgrade, or a connection handed to code that does not know the pool.
+    /// Its place under the key's limit is given back at once, and the pool
+    /// counts it in [`Activity::detached`](crate::Activity::detached); it
+    /// never returns, and the pool charges nothing for its close.
+    pub fn detach(mut self) -> C {
+        let (conn, slot) = (self.conn.take(), self.slot.take());
+        // Invariant: both are `Some` until the lease ends, and this ends it.
+        let conn = conn.expect("a lease holds its connection until it ends");
+        if let Some(slot) = slot {
+            if let Some(shared) = slot.shared().upgrade() {
+                shared.count(slot.key(), |a| a.detached += 1);
+            }
+            // Gives the unit to the next waiter, or back to the counts.
+            drop(slot);
+        }
+        conn.io
     }
 
     /// The key the connection was made for.
     pub fn key(&self) -> &K {
-        // Invariant: `slot` is `Some` from construction until `drop`.
+        // Invariant: `slot` is `Some` until the lease ends.
         self.slot
             .as_ref()
             .map(Slot::key)
-            .expect("a guard holds its slot until dropped")
+            .expect("a lease holds its slot until it ends")
     }
 
     /// Whether the connection served an earlier checkout.
@@ -114,8 +177,8 @@ impl<K: Key, C: Connection> Pooled<K, C> {
         self.reused
     }
 
-    /// Whether this is the connection's last use: the pool will retire it when
-    /// the guard is dropped (its use count or its lifetime is spent, or it
+    /// Whether this is the connection's last use: the pool will retire it
+    /// when the lease ends (its use count or its lifetime is spent, or it
     /// was asked to). An HTTP/1.1 client sends `Connection: close` on this
     /// request, so that the server closes first (RFC 9112 §9.6).
     ///
@@ -141,48 +204,60 @@ impl<K: Key, C: Connection> Pooled<K, C> {
         self.conn().created.elapsed()
     }
 
-    /// Retire the connection when the guard is dropped, under the pool's
-    /// close policy, instead of returning it to the idle set.
+    /// Retire the connection when the lease is released, under the pool's
+    /// close policy (with its farewell), instead of returning it to the
+    /// idle set.
     pub fn retire_after_use(&mut self) {
         self.retire.get_or_insert(RetireReason::Requested);
     }
 
     /// The connection is in an unknown state (a protocol error, a cancelled
-    /// request): it is never lent again and is closed with the fallback.
+    /// request): it is never lent again and is closed with the fallback,
+    /// released or not.
     pub fn mark_broken(&mut self) {
         self.retire = Some(RetireReason::Broken);
     }
 
     /// Whether the connection was marked broken, by the user, by an I/O
-    /// error or by a shutdown of its writing half.
+    /// error through the lease or by a shutdown of its writing half.
     pub fn is_broken(&self) -> bool {
         matches!(self.retire, Some(RetireReason::Broken)) || self.exchange.is_broken()
     }
 
-    /// Tells the pool that the protocol is between exchanges on this
-    /// connection, whatever the guard saw: no request of this borrower awaits
-    /// an answer and no read or write was cut short. For protocols that only
-    /// write, and for exchanges read or written through [`DerefMut`].
-    /// Errors and a shutdown still count.
-    ///
-    /// See [When a connection is lent again](Pooled#when-a-connection-is-lent-again).
-    pub fn mark_at_rest(&mut self) {
-        self.exchange.settle();
-    }
-
-    /// Why the connection must be retired at check-in, if it must: what its
-    /// I/O showed comes before what the user asked.
-    fn retire_reason(&mut self) -> Option<RetireReason> {
+    /// Why the connection must be retired when the lease ends, if it must:
+    /// what its I/O showed of the peer first, then the borrower's word.
+    fn retire_reason(&mut self, released: bool) -> Option<RetireReason> {
         let asked = self.retire.take();
         match self.exchange.left() {
-            Left::AtRest => asked,
-            Left::InFlight => match asked {
-                Some(RetireReason::Broken) => asked,
-                _ => Some(RetireReason::Interrupted),
-            },
-            Left::ResetByPeer => Some(RetireReason::Unhealthy(Health::PeerReset)),
-            Left::TimedOut => Some(RetireReason::TimedOut),
-            Left::Broken => Some(RetireReason::Broken),
+            Left::ResetByPeer => return Some(RetireReason::Unhealthy(Health::PeerReset)),
+            Left::TimedOut => return Some(RetireReason::TimedOut),
+            Left::Broken => return Some(RetireReason::Broken),
+            Left::Pending | Left::AtRest => {}
+        }
+        if let Some(RetireReason::Broken) = asked {
+            return asked;
+        }
+        if !released {
+            return Some(RetireReason::Unreleased);
+        }
+        if self.exchange.left() == Left::Pending {
+            return Some(RetireReason::Interrupted);
+        }
+        asked
+    }
+
+    /// Ends the lease, released or not. Runs once: it takes the connection.
+    fn end(&mut self, released: bool) {
+        let (Some(conn), Some(slot)) = (self.conn.take(), self.slot.take()) else {
+            return;
+        };
+        // A used-up connection is retired by the check-in's own age and
+        // use-count test; only what the lease saw travels from here.
+        let retire = self.retire_reason(released);
+        match slot.shared().upgrade() {
+            Some(shared) => shared.checkin(conn, slot, retire, released),
+            // The pool is gone: nothing to return to.
+            None => conn.io.close(),
         }
     }
 }
@@ -213,18 +288,10 @@ impl<K: Key, C: Connection> DerefMut for Pooled<K, C> {
 }
 
 impl<K: Key, C: Connection> Drop for Pooled<K, C> {
+    /// A lease dropped without [`release`](Pooled::release) retires its
+    /// connection (see [the lease contract](Pooled#the-lease-contract)).
     fn drop(&mut self) {
-        let (Some(conn), Some(slot)) = (self.conn.take(), self.slot.take()) else {
-            return;
-        };
-        // A used-up connection (`final_use`) is retired by the check-in's own
-        // age and use-count test; only what the guard saw travels from here.
-        let retire = self.retire_reason();
-        match slot.shared().upgrade() {
-            Some(shared) => shared.checkin(conn, slot, retire),
-            // The pool is gone: nothing to return to.
-            None => conn.io.close(),
-        }
+        self.end(false);
     }
 }
 
@@ -247,23 +314,25 @@ impl<K: Key, C: Connection + AsyncRead + Unpin> AsyncRead for Pooled<K, C> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
         let result = Pin::new(&mut **self).poll_read(cx, buf);
-        let read = buf.filled().len().saturating_sub(before);
-        self.exchange.read(&result, read);
+        self.exchange.read(&result);
         result
     }
 }
 
-/// A write's outcome as the [`Exchange`] takes it.
-fn written<T: Copy>(
-    result: &Poll<io::Result<T>>,
-    count: impl Fn(T) -> usize,
-) -> Poll<Result<usize, &io::Error>> {
-    match result {
-        Poll::Pending => Poll::Pending,
-        Poll::Ready(Ok(value)) => Poll::Ready(Ok(count(*value))),
-        Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+impl<K: Key, C: Connection + AsyncBufRead + Unpin> AsyncBufRead for Pooled<K, C> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        let Some(conn) = this.conn.as_mut() else {
+            return Poll::Ready(Ok(&[]));
+        };
+        let result = Pin::new(&mut conn.io).poll_fill_buf(cx);
+        this.exchange.read(&result);
+        result
+    }
+
+    fn consume(mut self: Pin<&mut Self>, amt: usize) {
+        Pin::new(&mut **self).consume(amt);
     }
 }
 
@@ -274,13 +343,13 @@ impl<K: Key, C: Connection + AsyncWrite + Unpin> AsyncWrite for Pooled<K, C> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut **self).poll_write(cx, buf);
-        self.exchange.wrote(written(&result, |n| n));
+        self.exchange.wrote(&result);
         result
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let result = Pin::new(&mut **self).poll_flush(cx);
-        self.exchange.wrote(written(&result, |()| 0));
+        self.exchange.wrote(&result);
         result
     }
 
@@ -289,7 +358,7 @@ impl<K: Key, C: Connection + AsyncWrite + Unpin> AsyncWrite for Pooled<K, C> {
         // this side closed first.
         self.exchange.shut_down();
         let result = Pin::new(&mut **self).poll_shutdown(cx);
-        self.exchange.wrote(written(&result, |()| 0));
+        self.exchange.wrote(&result);
         result
     }
 
@@ -299,7 +368,7 @@ impl<K: Key, C: Connection + AsyncWrite + Unpin> AsyncWrite for Pooled<K, C> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut **self).poll_write_vectored(cx, bufs);
-        self.exchange.wrote(written(&result, |n| n));
+        self.exchange.wrote(&result);
         result
     }
 

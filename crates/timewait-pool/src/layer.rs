@@ -14,11 +14,13 @@ use crate::pool::Pool;
 ///
 /// ```
 /// use std::net::SocketAddr;
-/// use timewait_pool::{Pool, PoolLayer, TcpConnector};
+/// use timewait_pool::{FarewellMessage, PoolBuilder, PoolLayer, TcpConnector};
 /// use tokio::net::TcpStream;
 /// use tower::ServiceBuilder;
 ///
-/// let config = Pool::<SocketAddr, TcpConnector, TcpStream>::builder().build()?;
+/// let config = PoolBuilder::<SocketAddr, TcpStream>::new()
+///     .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
+///     .build()?;
 /// let pool = ServiceBuilder::new()
 ///     .layer(PoolLayer::new(config))
 ///     .service(TcpConnector::new());

@@ -27,12 +27,18 @@ use crate::policy::{ClosePolicy, ClosedBy, Fallback};
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
 use crate::pool::state::Conn;
+use crate::stats::Cause;
 
 /// Why a connection leaves the pool.
 #[derive(Debug)]
 pub(crate) enum RetireReason {
-    /// Its idle limit, lifetime or use count ran out.
+    /// It sat idle past its idle limit, keep-alive margin or lifetime.
     Expired,
+    /// It was released at the end of its last use (use count or lifetime).
+    UsedUp,
+    /// Its lease was dropped without a release: the exchange may be
+    /// unfinished, the protocol state is unknown.
+    Unreleased,
     /// Room was needed (idle limit, total cap) or its key was forgotten.
     Evicted,
     /// The user asked, through the guard.
@@ -40,8 +46,8 @@ pub(crate) enum RetireReason {
     /// The user marked it broken, or its I/O failed, or this side shut its
     /// writing half down.
     Broken,
-    /// Its guard was dropped in the middle of an exchange (see
-    /// [`Pooled`](crate::Pooled)): the protocol state is unknown.
+    /// It was released with a read or write through the lease left pending
+    /// (see [`Pooled`](crate::Pooled)): an answer may still be on its way.
     Interrupted,
     /// The kernel gave up on it (`ETIMEDOUT`): already closed, without a FIN
     /// from this side.
@@ -61,6 +67,25 @@ impl RetireReason {
         }
     }
 
+    /// The count this retirement goes to in
+    /// [`RetireReasons`](crate::RetireReasons).
+    pub(crate) fn cause(&self) -> Cause {
+        match self {
+            RetireReason::Expired => Cause::Expired,
+            RetireReason::UsedUp => Cause::UsedUp,
+            RetireReason::Unreleased => Cause::Unreleased,
+            RetireReason::Evicted => Cause::Evicted,
+            RetireReason::Requested => Cause::Requested,
+            RetireReason::Broken | RetireReason::Unhealthy(Health::Broken(_)) => Cause::Broken,
+            RetireReason::Interrupted => Cause::Interrupted,
+            RetireReason::TimedOut => Cause::TimedOut,
+            RetireReason::Unhealthy(Health::PeerClosed) => Cause::PeerClosed,
+            RetireReason::Unhealthy(Health::PeerReset) => Cause::PeerReset,
+            RetireReason::Unhealthy(_) => Cause::UnexpectedData,
+            RetireReason::Shutdown => Cause::Shutdown,
+        }
+    }
+
     /// Whether the reason is the pool's own (a limit, a request, a cut-off
     /// exchange, shutdown) and so says nothing of what the peer has done
     /// since anyone looked at the socket.
@@ -68,6 +93,8 @@ impl RetireReason {
         matches!(
             self,
             RetireReason::Expired
+                | RetireReason::UsedUp
+                | RetireReason::Unreleased
                 | RetireReason::Evicted
                 | RetireReason::Requested
                 | RetireReason::Interrupted
@@ -80,8 +107,12 @@ impl RetireReason {
         match self {
             RetireReason::Unhealthy(Health::PeerClosed) => Peer::Closed,
             RetireReason::Unhealthy(Health::PeerReset) => Peer::Reset,
+            // The protocol state is unknown: a farewell could be read as the
+            // rest of a half-written request, so none is said, and the peer
+            // is not waited for either (see `Pooled`'s docs).
             RetireReason::Unhealthy(Health::Broken(_))
             | RetireReason::Broken
+            | RetireReason::Unreleased
             | RetireReason::Interrupted => Peer::Unreachable,
             RetireReason::TimedOut => Peer::TimedOut,
             // Unasked-for bytes (an HTTP server's 408) usually precede the
@@ -149,7 +180,9 @@ fn fall_back<C: Connection>(io: C, fallback: Fallback) -> ClosedBy {
 pub(crate) struct Job<K, C> {
     key: K,
     conn: Conn<C>,
-    farewell: Option<Arc<dyn Farewell<C>>>,
+    /// What the retirement is counted as.
+    cause: Cause,
+    farewell: Option<Arc<dyn Farewell<K, C>>>,
     grace: Duration,
     fallback: Fallback,
     /// The `retire` span; its `closer` is recorded when the job ends.
@@ -168,19 +201,20 @@ impl<K: fmt::Debug, C> fmt::Debug for Job<K, C> {
 
 impl<K: Key, C: Connection> Job<K, C> {
     /// Runs the job inside its `retire` span, and records who closed.
-    async fn run(self) -> (K, Option<Destination>, ClosedBy) {
+    async fn run(self) -> Outcome<K> {
         let span = self.span.clone();
         let outcome = self.close().instrument(span.clone()).await;
-        span.record("closer", tracing::field::display(outcome.2));
+        span.record("closer", tracing::field::display(outcome.closed_by));
         outcome
     }
 
     /// Says the farewell, reads until the peer's FIN, then closes: the whole
     /// bounded by the grace period, after which the fallback applies.
-    async fn close(self) -> (K, Option<Destination>, ClosedBy) {
+    async fn close(self) -> Outcome<K> {
         let Job {
             key,
             conn,
+            cause,
             farewell,
             grace,
             fallback,
@@ -194,13 +228,19 @@ impl<K: Key, C: Connection> Job<K, C> {
         let destination = destination.map(|d| *d);
         // A grace too long to add to now never runs out.
         let deadline = Instant::now().checked_add(grace);
+        let outcome = |key, closed_by| Outcome {
+            key,
+            destination,
+            closed_by,
+            cause,
+        };
         if let Some(farewell) = farewell {
-            match within(deadline, farewell.say(&mut io)).await {
+            match within(deadline, farewell.say(&key, &mut io)).await {
                 Some(Ok(())) => {}
                 // A peer that cannot be told may still be closing: its FIN
                 // (or reset) is what the wait below looks for.
                 Some(Err(error)) => tracing::debug!(key = ?key, %error, "farewell failed"),
-                None => return (key, destination, fall_back(io, fallback)),
+                None => return outcome(key, fall_back(io, fallback)),
             }
         }
         let closed_by = match within(deadline, io.peer_close()).await {
@@ -221,8 +261,17 @@ impl<K: Key, C: Connection> Job<K, C> {
                 fall_back(io, fallback)
             }
         };
-        (key, destination, closed_by)
+        outcome(key, closed_by)
     }
+}
+
+/// How a retirement ended, for the pool's counts and ledger.
+#[derive(Debug)]
+pub(crate) struct Outcome<K> {
+    pub(crate) key: K,
+    pub(crate) destination: Option<Destination>,
+    pub(crate) closed_by: ClosedBy,
+    pub(crate) cause: Cause,
 }
 
 /// `future`'s output, unless `deadline` comes first (`None`: no deadline).
@@ -244,6 +293,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
     ) {
         let key = slot.key().clone();
         drop(slot);
+        let cause = reason.cause();
         // A connection the peer has closed or reset since it was last looked
         // at (an idle one past its limit, one returned after the server's
         // `Connection: close`) needs no farewell and no fallback: one look
@@ -279,6 +329,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
                 let job = Job {
                     key: key.clone(),
                     conn,
+                    cause,
                     farewell: if farewell {
                         self.config.farewell.clone()
                     } else {
@@ -304,7 +355,12 @@ impl<K: Key, C: Connection> Shared<K, C> {
             }
         };
         span.record("closer", tracing::field::display(closed_by));
-        self.record_retired(&key, destination, closed_by);
+        self.record_retired(Outcome {
+            key,
+            destination,
+            closed_by,
+            cause,
+        });
     }
 }
 
@@ -334,6 +390,7 @@ pub(crate) fn retire_orphan<K: Key, C: Connection>(
                 span: retire_span(&key, ClosePolicy::PeerFirst),
                 key,
                 conn,
+                cause: Cause::Shutdown,
                 farewell: config.farewell.clone(),
                 grace: config.grace,
                 fallback: config.fallback,
@@ -355,13 +412,11 @@ pub(crate) async fn worker<K: Key, C: Connection>(
     pool: Weak<Shared<K, C>>,
 ) {
     let mut running = JoinSet::new();
-    let finished = |outcome: Result<(K, Option<Destination>, ClosedBy), tokio::task::JoinError>| {
+    let finished = |outcome: Result<Outcome<K>, tokio::task::JoinError>| {
         let Some(shared) = pool.upgrade() else { return };
         shared.retiring.fetch_sub(1, Ordering::AcqRel);
         match outcome {
-            Ok((key, destination, closed_by)) => {
-                shared.record_retired(&key, destination, closed_by)
-            }
+            Ok(outcome) => shared.record_retired(outcome),
             Err(error) => tracing::warn!(%error, "a retirement task failed"),
         }
     };

@@ -1,6 +1,7 @@
 //! Snapshots of what the pool holds and has done.
 
 use std::ops::AddAssign;
+use std::time::Duration;
 
 use crate::policy::ClosedBy;
 
@@ -47,6 +48,138 @@ impl AddAssign for Retired {
     }
 }
 
+/// Why connections were retired: one count per retirement, by the reason the
+/// pool retired it for (who then closed it is in [`Retired`]).
+///
+/// A pool that loses reuse shows it here: leases dropped without
+/// [`release`](crate::Pooled::release) count in
+/// [`unreleased`](Self::unreleased), and the pool also logs a warning that
+/// names the key when most of a key's leases end that way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetireReasons {
+    /// Released at the end of its last use: its use count or its lifetime
+    /// was spent.
+    pub used_up: u64,
+    /// Its lease was dropped without a release: the exchange may have been
+    /// left unfinished, so it is never lent again.
+    pub unreleased: u64,
+    /// Released while a read or write through the lease was left pending
+    /// (a cancelled future): an answer may still be on its way.
+    pub interrupted: u64,
+    /// Marked broken by its borrower, or a read or write failed, or this
+    /// side shut its writing half down.
+    pub broken: u64,
+    /// Its borrower asked ([`Pooled::retire_after_use`](crate::Pooled::retire_after_use)).
+    pub requested: u64,
+    /// A health check found the peer's FIN.
+    pub peer_closed: u64,
+    /// The peer reset it (a health check, or a failed read or write).
+    pub peer_reset: u64,
+    /// The kernel gave up on the peer (`ETIMEDOUT`).
+    pub timed_out: u64,
+    /// A health check found bytes nobody asked for.
+    pub unexpected_data: u64,
+    /// It sat idle past its idle limit, keep-alive margin or lifetime.
+    pub expired: u64,
+    /// Room was needed (idle limit, total cap), or its key was forgotten.
+    pub evicted: u64,
+    /// The pool shut down.
+    pub shutdown: u64,
+}
+
+impl RetireReasons {
+    /// All retirements.
+    pub fn total(&self) -> u64 {
+        let RetireReasons {
+            used_up,
+            unreleased,
+            interrupted,
+            broken,
+            requested,
+            peer_closed,
+            peer_reset,
+            timed_out,
+            unexpected_data,
+            expired,
+            evicted,
+            shutdown,
+        } = *self;
+        used_up
+            + unreleased
+            + interrupted
+            + broken
+            + requested
+            + peer_closed
+            + peer_reset
+            + timed_out
+            + unexpected_data
+            + expired
+            + evicted
+            + shutdown
+    }
+
+    /// The counter of one cause.
+    pub(crate) fn counter(&mut self, cause: Cause) -> &mut u64 {
+        match cause {
+            Cause::UsedUp => &mut self.used_up,
+            Cause::Unreleased => &mut self.unreleased,
+            Cause::Interrupted => &mut self.interrupted,
+            Cause::Broken => &mut self.broken,
+            Cause::Requested => &mut self.requested,
+            Cause::PeerClosed => &mut self.peer_closed,
+            Cause::PeerReset => &mut self.peer_reset,
+            Cause::TimedOut => &mut self.timed_out,
+            Cause::UnexpectedData => &mut self.unexpected_data,
+            Cause::Expired => &mut self.expired,
+            Cause::Evicted => &mut self.evicted,
+            Cause::Shutdown => &mut self.shutdown,
+        }
+    }
+}
+
+impl AddAssign for RetireReasons {
+    fn add_assign(&mut self, mut other: RetireReasons) {
+        for cause in Cause::ALL {
+            *self.counter(cause) += *other.counter(cause);
+        }
+    }
+}
+
+/// One field of [`RetireReasons`], as the pool counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cause {
+    UsedUp,
+    Unreleased,
+    Interrupted,
+    Broken,
+    Requested,
+    PeerClosed,
+    PeerReset,
+    TimedOut,
+    UnexpectedData,
+    Expired,
+    Evicted,
+    Shutdown,
+}
+
+impl Cause {
+    const ALL: [Cause; 12] = [
+        Cause::UsedUp,
+        Cause::Unreleased,
+        Cause::Interrupted,
+        Cause::Broken,
+        Cause::Requested,
+        Cause::PeerClosed,
+        Cause::PeerReset,
+        Cause::TimedOut,
+        Cause::UnexpectedData,
+        Cause::Expired,
+        Cause::Evicted,
+        Cause::Shutdown,
+    ];
+}
+
 /// Cumulative counts of a key's (or the pool's) activity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -61,8 +194,19 @@ pub struct Activity {
     pub waits: u64,
     /// Checkouts that waited for a TIME_WAIT entry to end before connecting.
     pub budget_waits: u64,
+    /// The time those checkouts spent waiting for a port, in all.
+    pub budget_wait_time: Duration,
+    /// Checkouts that ended in [`Error::Timeout`](crate::Error::Timeout).
+    pub timeouts: u64,
+    /// Leases released by their borrower ([`Pooled::release`](crate::Pooled::release)).
+    pub released: u64,
+    /// Connections taken out of the pool for good
+    /// ([`Pooled::detach`](crate::Pooled::detach)).
+    pub detached: u64,
     /// Connections retired, by who ended them.
     pub retired: Retired,
+    /// Connections retired, by why the pool retired them.
+    pub reasons: RetireReasons,
 }
 
 impl AddAssign for Activity {
@@ -72,7 +216,12 @@ impl AddAssign for Activity {
         self.connect_errors += other.connect_errors;
         self.waits += other.waits;
         self.budget_waits += other.budget_waits;
+        self.budget_wait_time += other.budget_wait_time;
+        self.timeouts += other.timeouts;
+        self.released += other.released;
+        self.detached += other.detached;
         self.retired += other.retired;
+        self.reasons += other.reasons;
     }
 }
 

@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use timewait_core::budget::{PortBudget, PortRange, ReservedPorts};
-use timewait_pool::{ConfigError, PoolBuilder};
+use timewait_pool::{ConfigError, FarewellMessage, PoolBuilder};
 use tokio::net::TcpStream;
 
+/// The defaults, with the farewell `PeerFirst` needs.
 fn builder() -> PoolBuilder<&'static str, TcpStream> {
-    PoolBuilder::new()
+    PoolBuilder::new().farewell(FarewellMessage::new(&b"QUIT\n"[..]))
 }
 
 #[test]
@@ -64,7 +65,7 @@ fn a_margin_as_long_as_the_keep_alive_is_refused() {
 
 #[test]
 fn waiting_for_the_peers_idle_close_with_a_grace_shorter_than_the_margin_is_refused() {
-    let err = builder()
+    let err = PoolBuilder::<&'static str, TcpStream>::new()
         .peer_keep_alive(Duration::from_secs(60), Duration::from_secs(10))
         .grace(Duration::from_secs(2))
         .build()
@@ -94,5 +95,14 @@ fn a_zero_time_wait_is_refused() {
 fn the_defaults_build_and_read_the_kernel() {
     let config = builder().build().unwrap();
     assert_eq!(config.grace(), Duration::from_secs(5));
+    assert_eq!(config.checkout_timeout(), Some(Duration::from_secs(30)));
     assert!(config.port_budget().usable_ports() > 0);
+}
+
+#[test]
+fn peer_first_without_a_farewell_or_a_keep_alive_is_refused() {
+    let err = PoolBuilder::<&'static str, TcpStream>::new()
+        .build()
+        .unwrap_err();
+    assert_eq!(err, ConfigError::PeerFirstWithoutFarewell { key: None });
 }

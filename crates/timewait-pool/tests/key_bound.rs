@@ -5,13 +5,13 @@
 mod support;
 
 use support::{Connector, Ended, Server, TestConn};
-use timewait_pool::{ClosePolicy, Pool};
+use timewait_pool::{ClosePolicy, Pool, PoolBuilder};
 use tower::ServiceExt;
 
 type TestPool = Pool<&'static str, Connector, TestConn>;
 
 fn pool(max_keys: usize, connector: &Connector) -> TestPool {
-    let config = TestPool::builder()
+    let config = PoolBuilder::new()
         .close_policy(ClosePolicy::Local)
         .max_idle_per_key(1)
         .max_keys(max_keys)
@@ -44,7 +44,7 @@ async fn ten_thousand_keys_leave_only_the_most_recent_ones_and_their_connections
         let conn = pool.clone().oneshot(*key).await.unwrap();
         assert_eq!(conn.key, *key, "lent across keys");
         assert!(!conn.is_reused());
-        drop(conn);
+        conn.release();
         if i % 500 == 0 {
             assert!(pool.stats().keys.len() <= BOUND);
         }
@@ -66,12 +66,12 @@ async fn ten_thousand_keys_leave_only_the_most_recent_ones_and_their_connections
 async fn a_key_used_again_outlives_keys_used_once_after_it() {
     let connector = Connector::new(Server::Echo);
     let pool = pool(2, &connector);
-    drop(pool.clone().oneshot("a").await.unwrap());
-    drop(pool.clone().oneshot("b").await.unwrap());
+    pool.clone().oneshot("a").await.unwrap().release();
+    pool.clone().oneshot("b").await.unwrap().release();
     let again = pool.clone().oneshot("a").await.unwrap();
     assert!(again.is_reused());
-    drop(again);
-    drop(pool.clone().oneshot("c").await.unwrap());
+    again.release();
+    pool.clone().oneshot("c").await.unwrap().release();
     assert_eq!(
         remembered(&pool),
         ["a", "c"],
@@ -85,14 +85,14 @@ async fn a_key_with_no_connection_is_forgotten_before_one_holding_an_idle_connec
     let pool = pool(2, &connector);
     let a = pool.clone().oneshot("a").await.unwrap();
     let a_id = a.id;
-    drop(a);
+    a.release();
     // `b` is used after `a`, but its only connection is retired: it is empty.
     let mut b = pool.clone().oneshot("b").await.unwrap();
     let b_id = b.id;
     b.retire_after_use();
-    drop(b);
+    b.release();
     assert_eq!(pool.stats().key(&"b").unwrap().open, 0);
-    drop(pool.clone().oneshot("c").await.unwrap());
+    pool.clone().oneshot("c").await.unwrap().release();
     assert_eq!(remembered(&pool), ["a", "c"], "b held nothing");
     assert_eq!(connector.ended(), [(b_id, Ended::Closed)]);
     let again = pool.clone().oneshot("a").await.unwrap();
@@ -106,11 +106,11 @@ async fn a_busy_key_is_never_forgotten_and_its_connection_comes_back_to_it() {
     let held = pool.clone().oneshot("busy").await.unwrap();
     let held_id = held.id;
     for key in keys(1_000) {
-        drop(pool.clone().oneshot(key).await.unwrap());
+        pool.clone().oneshot(key).await.unwrap().release();
     }
     assert!(remembered(&pool).contains(&"busy"));
     assert!(pool.stats().keys.len() <= 10);
-    drop(held);
+    held.release();
     let again = pool.clone().oneshot("busy").await.unwrap();
     assert!(again.is_reused() && again.id == held_id);
 }
@@ -127,8 +127,8 @@ async fn when_every_key_is_busy_a_new_key_is_taken_and_the_bound_comes_back() {
         ["a", "b", "c"],
         "over the bound while all are busy"
     );
-    drop((a, b, c));
-    drop(pool.clone().oneshot("d").await.unwrap());
+    [a, b, c].into_iter().for_each(|conn| conn.release());
+    pool.clone().oneshot("d").await.unwrap().release();
     assert!(pool.stats().keys.len() <= 2, "{:?}", remembered(&pool));
     assert!(remembered(&pool).contains(&"d"));
 }

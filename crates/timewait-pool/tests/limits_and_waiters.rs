@@ -1,21 +1,24 @@
-//! Per-key limits, FIFO waiters, `poll_ready` backpressure and cancellation.
+//! Per-key limits, the total cap, FIFO waiters, the checkout timeout and
+//! cancellation.
 
 mod support;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use support::{Connector, Server, TestConn};
-use timewait_pool::{Error, Pool};
-use tokio_test::{assert_pending, assert_ready, assert_ready_ok, task};
+use timewait_pool::{ClosePolicy, Error, Pool, PoolBuilder, WaitingFor};
+use tokio_test::{assert_pending, assert_ready_ok, task};
 use tower::{Service, ServiceExt};
 
 type TestPool<S = Connector> = Pool<&'static str, S, TestConn>;
 
 fn pool_with(max_open: usize, max_total: usize) -> (TestPool, Connector) {
     let connector = Connector::new(Server::Echo);
-    let config = TestPool::<Connector>::builder()
+    let config = PoolBuilder::new()
+        .close_policy(ClosePolicy::Local)
         .max_open_per_key(max_open)
         .max_idle_per_key(max_open)
         .max_total(max_total)
@@ -34,7 +37,7 @@ async fn a_checkout_past_the_key_limit_waits_for_a_returned_connection() {
     assert_pending!(waiting.poll());
     assert_eq!(pool.stats().total.waiting, 1);
 
-    drop(held);
+    held.release();
     assert!(waiting.is_woken(), "the check-in must wake the waiter");
     let handed = assert_ready_ok!(waiting.poll());
     assert_eq!(handed.id, held_id);
@@ -51,11 +54,11 @@ async fn waiters_are_served_first_come_first_served() {
     assert_pending!(first.poll());
     assert_pending!(second.poll());
 
-    drop(held);
+    held.release();
     assert!(!second.is_woken());
     let got = assert_ready_ok!(first.poll());
     assert_pending!(second.poll());
-    drop(got);
+    got.release();
     assert_ready_ok!(second.poll());
 }
 
@@ -69,11 +72,12 @@ async fn a_dropped_waiter_does_not_take_the_connection_from_the_next() {
     assert_pending!(second.poll());
 
     drop(first);
-    drop(held);
+    held.release();
     assert!(second.is_woken());
-    assert_ready_ok!(second.poll());
+    let got = assert_ready_ok!(second.poll());
     assert_eq!(pool.stats().total.open, 1);
     assert_eq!(pool.stats().total.activity.reuses, 1, "handed to `second`");
+    got.release();
 }
 
 #[tokio::test(start_paused = true)]
@@ -82,7 +86,7 @@ async fn a_waiter_dropped_after_the_handoff_gives_the_connection_back() {
     let held = pool.clone().oneshot("k").await.unwrap();
     let mut first = task::spawn(pool.clone().oneshot("k"));
     assert_pending!(first.poll());
-    drop(held); // handed to `first`, which never looks at it
+    held.release(); // handed to `first`, which never looks at it
     drop(first);
     let stats = pool.stats();
     assert_eq!(stats.total.open, 1);
@@ -98,38 +102,51 @@ async fn a_waiter_dropped_after_the_handoff_gives_the_connection_back() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn poll_ready_applies_backpressure_at_the_total_cap() {
+async fn at_the_total_cap_a_checkout_waits_for_room_and_a_lease_that_ends_makes_it() {
     let (pool, _) = pool_with(8, 2);
-    let a = pool.clone().oneshot("a").await.unwrap();
-    let b = pool.clone().oneshot("b").await.unwrap();
-
-    let mut svc = pool.clone();
-    let mut ready = task::spawn(std::future::poll_fn(move |cx| {
-        svc.poll_ready(cx).map_ok(|()| svc.clone())
-    }));
-    assert_pending!(ready.poll());
-    drop(a);
-    assert!(ready.is_woken(), "a returned guard frees a permit");
-    assert_ready!(ready.poll()).unwrap();
-    drop(b);
+    let a = pool.get("a").await.unwrap();
+    let b = pool.get("b").await.unwrap();
+    // Nothing idle to evict: `c` waits, holding nothing.
+    let mut c = task::spawn(pool.get("c"));
+    assert_pending!(c.poll());
+    assert_eq!(pool.stats().total.waiting, 1);
+    // Released, `a` is wanted by nobody of its key: it is retired to make
+    // room for `c`.
+    a.release();
+    assert!(c.is_woken(), "the room went to the waiting checkout");
+    let c = assert_ready_ok!(c.poll());
+    assert_eq!(c.key, "c");
+    let stats = pool.stats();
+    assert_eq!(stats.total.open, 2, "{stats:?}");
+    assert_eq!(stats.key(&"a").unwrap().open, 0);
+    assert_eq!(stats.total.activity.reasons.evicted, 1);
+    drop((b, c));
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_clone_does_not_inherit_readiness() {
+async fn poll_ready_reserves_nothing_so_a_clone_is_ready_and_get_takes_a_shared_reference() {
     let (mut pool, _) = pool_with(8, 1);
-    pool.ready().await.unwrap();
+    let held = pool.get("k").await.unwrap();
     let mut clone = pool.clone();
-    // The only permit is held by `pool`; the clone must wait for its own.
     let mut cx = Context::from_waker(std::task::Waker::noop());
-    assert!(clone.poll_ready(&mut cx).is_pending());
-    let err = clone.call("k").await.unwrap_err();
-    assert!(matches!(err, Error::NotReady), "{err}");
+    // Readiness says only that the pool is open; waits happen per key.
+    assert!(clone.poll_ready(&mut cx).is_ready());
+    assert!(pool.poll_ready(&mut cx).is_ready());
+    held.release();
+    let again = clone.call("k").await.unwrap();
+    assert!(again.is_reused());
+    again.release();
+    pool.shutdown(Duration::from_secs(1)).await;
+    assert!(matches!(
+        pool.poll_ready(&mut cx),
+        Poll::Ready(Err(Error::Closed))
+    ));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_new_key_at_the_total_cap_retires_an_idle_connection_of_another_key() {
     let (pool, connector) = pool_with(8, 1);
-    drop(pool.clone().oneshot("a").await.unwrap());
+    pool.get("a").await.unwrap().release();
     assert_eq!(pool.stats().total.idle, 1);
     let b = pool.clone().oneshot("b").await.unwrap();
     assert_eq!(b.key, "b");
@@ -142,10 +159,10 @@ async fn a_new_key_at_the_total_cap_retires_an_idle_connection_of_another_key() 
 #[tokio::test(start_paused = true)]
 async fn the_total_cap_takes_the_idle_connection_of_the_least_recently_used_key() {
     let (pool, connector) = pool_with(8, 2);
-    drop(pool.clone().oneshot("a").await.unwrap());
-    drop(pool.clone().oneshot("b").await.unwrap());
+    pool.get("a").await.unwrap().release();
+    pool.get("b").await.unwrap().release();
     // `a` is used again: `b` is now the least recently used.
-    drop(pool.clone().oneshot("a").await.unwrap());
+    pool.get("a").await.unwrap().release();
     let c = pool.clone().oneshot("c").await.unwrap();
     let stats = pool.stats();
     assert_eq!(stats.key(&"a").unwrap().idle, 1);
@@ -175,7 +192,8 @@ impl tower::Service<&'static str> for Hanging {
 
 #[tokio::test(start_paused = true)]
 async fn a_dropped_connect_gives_its_slot_to_the_next_checkout() {
-    let config = TestPool::<Hanging>::builder()
+    let config = PoolBuilder::new()
+        .close_policy(ClosePolicy::Local)
         .max_open_per_key(1)
         .max_idle_per_key(1)
         .build()
@@ -215,7 +233,11 @@ async fn a_dropped_connect_gives_its_slot_to_the_next_checkout() {
 
 #[tokio::test(start_paused = true)]
 async fn a_connect_cancelled_by_a_timeout_frees_everything() {
-    let config = TestPool::<Hanging>::builder().max_total(1).build().unwrap();
+    let config = PoolBuilder::new()
+        .close_policy(ClosePolicy::Local)
+        .max_total(1)
+        .build()
+        .unwrap();
     let pool = TestPool::new(config, Hanging);
     for _ in 0..100 {
         let attempt = tokio::time::timeout(
@@ -234,10 +256,93 @@ async fn a_connect_cancelled_by_a_timeout_frees_everything() {
         ),
         (0, 0, 0)
     );
-    // The single readiness permit came back every time.
-    let mut svc = pool.clone();
-    let mut cx = Context::from_waker(std::task::Waker::noop());
-    assert!(svc.poll_ready(&mut cx).is_ready());
+    // The single unit of room came back every time: the next checkout
+    // starts connecting at once instead of waiting.
+    let mut next = task::spawn(pool.get("k"));
+    assert_pending!(next.poll());
+    let stats = pool.stats().total;
+    assert_eq!((stats.connecting, stats.waiting), (1, 0), "{stats:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_whose_connects_never_finish_does_not_delay_another_key() {
+    // `slow` may hold its own limit of connects and any number of waiting
+    // checkouts; none of them holds room another key needs.
+    let config = PoolBuilder::new()
+        .close_policy(ClosePolicy::Local)
+        .max_open_per_key(2)
+        .max_idle_per_key(2)
+        .max_total(4)
+        .build()
+        .unwrap();
+    let pool = Pool::new(config, Split);
+    let mut stuck = Vec::new();
+    for _ in 0..10 {
+        let mut checkout = task::spawn(pool.get("slow"));
+        assert_pending!(checkout.poll());
+        stuck.push(checkout);
+    }
+    let slow = *pool.stats().key(&"slow").unwrap();
+    assert_eq!((slow.connecting, slow.waiting), (2, 8), "{slow:?}");
+    for _ in 0..3 {
+        let mut conn = task::spawn(pool.get("fast"));
+        let conn = assert_ready_ok!(conn.poll());
+        conn.release();
+    }
+    assert_eq!(pool.stats().key(&"fast").unwrap().activity.connects, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_checkout_timeout_fires_at_its_instant_and_says_what_it_waited_for() {
+    const TIMEOUT: Duration = Duration::from_secs(7);
+    let config = PoolBuilder::new()
+        .close_policy(ClosePolicy::Local)
+        .max_open_per_key(1)
+        .max_idle_per_key(1)
+        .checkout_timeout(TIMEOUT)
+        .build()
+        .unwrap();
+    let pool = Pool::new(config, Split);
+    let start = tokio::time::Instant::now();
+    let connecting = pool.get("slow");
+    let waiting = pool.get("slow");
+    let (connecting, waiting) = tokio::join!(connecting, waiting);
+    assert_eq!(start.elapsed(), TIMEOUT);
+    for (error, waited_for) in [
+        (connecting.unwrap_err(), WaitingFor::Connect),
+        (waiting.unwrap_err(), WaitingFor::Connection),
+    ] {
+        assert!(
+            matches!(error, Error::Timeout { waited, waiting_for } if waited == TIMEOUT && waiting_for == waited_for),
+            "{error:?}"
+        );
+    }
+    let stats = pool.stats().total;
+    assert_eq!(stats.activity.timeouts, 2, "{stats:?}");
+    assert_eq!((stats.open, stats.connecting, stats.waiting), (0, 0, 0));
+}
+
+/// Connects of the key `"slow"` never finish; every other key connects at
+/// once.
+#[derive(Clone, Debug)]
+struct Split;
+
+impl tower::Service<&'static str> for Split {
+    type Response = TestConn;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<TestConn>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, key: &'static str) -> Self::Future {
+        if key == "slow" {
+            return Box::pin(std::future::pending());
+        }
+        let connecting = Connector::new(Server::Echo).oneshot(key);
+        Box::pin(connecting)
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -251,9 +356,9 @@ async fn a_connection_the_peer_closed_while_lent_is_not_handed_to_a_waiter() {
     let mut waiting = task::spawn(pool.clone().oneshot("k"));
     assert_pending!(waiting.poll());
 
-    // The server closes on QUIT. The I/O goes to the connection itself, not
-    // through the guard, so the guard sees no exchange left in flight and
-    // check-in takes the connection as at rest.
+    // The server closes on QUIT. The borrower reads its end of file and
+    // releases the lease (wrongly, but the pool must hold up): the handoff
+    // checks the connection first.
     tokio::io::AsyncWriteExt::write_all(&mut *held, b"QUIT\n")
         .await
         .unwrap();
@@ -262,7 +367,7 @@ async fn a_connection_the_peer_closed_while_lent_is_not_handed_to_a_waiter() {
         .await
         .unwrap();
     assert!(rest.is_empty());
-    drop(held);
+    held.release();
 
     let handed = waiting.await.unwrap();
     assert_ne!(handed.id, held_id, "the closed connection was lent");

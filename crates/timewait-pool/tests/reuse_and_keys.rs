@@ -5,13 +5,16 @@ mod support;
 use std::time::Duration;
 use support::{Connector, Server};
 
-use timewait_pool::{FarewellMessage, Pool, PoolConfig};
+use timewait_pool::{ClosePolicy, FarewellMessage, Pool, PoolBuilder, PoolConfig};
 use tower::{Service, ServiceExt};
 
 type TestPool = Pool<&'static str, Connector, support::TestConn>;
 
 fn config() -> PoolConfig<&'static str, support::TestConn> {
-    TestPool::builder().build().unwrap()
+    PoolBuilder::new()
+        .close_policy(ClosePolicy::Local)
+        .build()
+        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -23,7 +26,7 @@ async fn a_returned_connection_is_lent_again_instead_of_connecting() {
     assert_eq!(first.echo("one").await.unwrap(), "one");
     let id = first.id;
     assert!(!first.is_reused());
-    drop(first);
+    first.release();
 
     let mut second = pool.clone().oneshot("a").await.unwrap();
     assert!(second.is_reused());
@@ -43,12 +46,13 @@ async fn the_most_recently_returned_connection_is_lent_first() {
     let a = pool.clone().oneshot("k").await.unwrap();
     let b = pool.clone().oneshot("k").await.unwrap();
     let (a_id, b_id) = (a.id, b.id);
-    drop(a);
-    drop(b);
+    a.release();
+    b.release();
     let next = pool.clone().oneshot("k").await.unwrap();
     assert_eq!(next.id, b_id, "LIFO: b went back last");
     let after = pool.clone().oneshot("k").await.unwrap();
     assert_eq!(after.id, a_id);
+    drop((next, after));
 }
 
 #[tokio::test(start_paused = true)]
@@ -65,6 +69,7 @@ async fn a_connection_made_for_one_key_is_never_lent_for_another() {
             assert_eq!(*guard.key(), key);
             guards.push(guard);
         }
+        guards.into_iter().for_each(|guard| guard.release());
     }
     // One connection per key, reused every round after the first.
     assert_eq!(connector.made(), keys.len());
@@ -80,7 +85,7 @@ async fn a_connection_made_for_one_key_is_never_lent_for_another() {
 #[tokio::test(start_paused = true)]
 async fn idle_connections_beyond_max_idle_are_retired_and_the_peer_closes_them() {
     let connector = Connector::new(Server::Echo);
-    let config = TestPool::builder()
+    let config = PoolBuilder::new()
         .max_idle_per_key(1)
         .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
         .build()
@@ -89,8 +94,8 @@ async fn idle_connections_beyond_max_idle_are_retired_and_the_peer_closes_them()
     let a = pool.clone().oneshot("k").await.unwrap();
     let b = pool.clone().oneshot("k").await.unwrap();
     let a_id = a.id;
-    drop(a);
-    drop(b);
+    a.release();
+    b.release();
     // `a` was idle longest when `b` came back: it is retired, says QUIT, and
     // the server closes first.
     tokio::time::sleep(Duration::from_millis(1)).await;
@@ -107,13 +112,12 @@ async fn an_idle_connection_found_closed_at_checkout_is_not_counted_as_a_reuse()
     let connector = Connector::new(Server::Echo);
     let pool = TestPool::new(config(), connector.clone());
     let mut first = pool.clone().oneshot("k").await.unwrap();
-    // QUIT written past the guard: the server closes once it runs, after
-    // the connection is back in the idle set.
+    // QUIT written past the lease, which is released: the server closes
+    // once it runs, after the connection is back in the idle set.
     tokio::io::AsyncWriteExt::write_all(&mut *first, b"QUIT\n")
         .await
         .unwrap();
-    first.mark_at_rest();
-    drop(first);
+    first.release();
     assert_eq!(pool.stats().total.idle, 1);
     support::settle().await;
 

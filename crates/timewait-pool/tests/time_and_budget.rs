@@ -17,7 +17,7 @@ use tower::ServiceExt;
 type TestPool = Pool<&'static str, Connector, TestConn>;
 
 fn builder() -> PoolBuilder<&'static str, TestConn> {
-    TestPool::builder().farewell(FarewellMessage::new(&b"QUIT\n"[..]))
+    PoolBuilder::new().farewell(FarewellMessage::new(&b"QUIT\n"[..]))
 }
 
 #[tokio::test(start_paused = true)]
@@ -28,7 +28,7 @@ async fn an_idle_connection_is_retired_at_its_idle_timeout_not_before() {
         .build()
         .unwrap();
     let pool = TestPool::new(config, connector.clone());
-    drop(pool.clone().oneshot("k").await.unwrap());
+    pool.clone().oneshot("k").await.unwrap().release();
 
     advance(Duration::from_secs(29)).await;
     settle().await;
@@ -56,11 +56,11 @@ async fn a_connection_past_its_lifetime_is_not_lent_again() {
     let first = pool.clone().oneshot("k").await.unwrap();
     let first_id = first.id;
     advance(Duration::from_secs(59)).await;
-    drop(first);
+    first.release();
     let again = pool.clone().oneshot("k").await.unwrap();
     assert_eq!(again.id, first_id, "still young enough at 59 s");
     advance(Duration::from_secs(1)).await;
-    drop(again);
+    again.release();
     settle().await;
     let fresh = pool.clone().oneshot("k").await.unwrap();
     assert_ne!(fresh.id, first_id, "retired at 60 s");
@@ -71,7 +71,7 @@ async fn a_connection_past_its_lifetime_is_not_lent_again() {
 async fn without_a_farewell_the_pool_stops_lending_a_margin_before_the_peers_keep_alive() {
     // The server closes idle connections after 5 s; lending stops at 4 s.
     let connector = Connector::new(Server::Stubborn);
-    let config = TestPool::builder()
+    let config = PoolBuilder::new()
         .idle_timeout(None)
         .peer_keep_alive(Duration::from_secs(5), Duration::from_secs(1))
         .grace(Duration::from_secs(2))
@@ -79,7 +79,7 @@ async fn without_a_farewell_the_pool_stops_lending_a_margin_before_the_peers_kee
         .unwrap();
     assert_eq!(config.idle_limit(), Some(Duration::from_secs(4)));
     let pool = TestPool::new(config, connector.clone());
-    drop(pool.clone().oneshot("k").await.unwrap());
+    pool.clone().oneshot("k").await.unwrap().release();
     advance(Duration::from_millis(3999)).await;
     settle().await;
     assert_eq!(pool.stats().total.idle, 1);
@@ -104,7 +104,7 @@ fn past_the_keep_alive_margin_a_connection_is_not_lent_even_when_the_reaper_is_l
     };
     let (idle_runtime, runtime) = (paused(), paused());
     let connector = Connector::new(Server::Stubborn);
-    let config = TestPool::builder()
+    let config = PoolBuilder::new()
         .idle_timeout(None)
         .peer_keep_alive(Duration::from_secs(5), Duration::from_secs(1))
         .build()
@@ -113,11 +113,11 @@ fn past_the_keep_alive_margin_a_connection_is_not_lent_even_when_the_reaper_is_l
     runtime.block_on(async {
         let first = pool.clone().oneshot("k").await.unwrap();
         let first_id = first.id;
-        drop(first);
+        first.release();
         advance(Duration::from_millis(3999)).await;
         let early = pool.clone().oneshot("k").await.unwrap();
         assert_eq!(early.id, first_id, "lent again before the margin");
-        drop(early);
+        early.release();
 
         advance(Duration::from_secs(4)).await;
         let late = pool.clone().oneshot("k").await.unwrap();
@@ -139,7 +139,7 @@ async fn when_the_peer_never_closes_the_fallback_runs_at_the_end_of_the_grace() 
     let guard = pool.clone().oneshot("k").await.unwrap();
     assert!(guard.is_final_use());
     let id = guard.id;
-    drop(guard);
+    guard.release();
     settle().await;
     assert_eq!(pool.stats().retiring, 1);
     advance(Duration::from_millis(2999)).await;
@@ -164,13 +164,15 @@ async fn local_closes_spend_the_budget_and_a_checkout_waits_until_2msl_frees_a_p
         .max_uses(1)
         .port_budget(two_port_budget())
         .tw_reuse(TwReuse::Disabled)
+        // The wait below is longer than the default checkout timeout.
+        .checkout_timeout(None)
         .build()
         .unwrap();
     let pool = TestPool::new(config, connector.clone());
     let start = Instant::now();
-    drop(pool.clone().oneshot("k").await.unwrap());
+    pool.clone().oneshot("k").await.unwrap().release();
     advance(Duration::from_secs(10)).await;
-    drop(pool.clone().oneshot("k").await.unwrap());
+    pool.clone().oneshot("k").await.unwrap().release();
     assert_eq!(pool.stats().total.local_time_wait, 2);
 
     let mut third = task::spawn(pool.clone().oneshot("k"));
@@ -201,9 +203,9 @@ async fn with_fail_configured_spent_ports_are_a_typed_error_with_retry_after() {
         .build()
         .unwrap();
     let pool = TestPool::new(config, connector.clone());
-    drop(pool.clone().oneshot("k").await.unwrap());
+    pool.clone().oneshot("k").await.unwrap().release();
     advance(Duration::from_secs(10)).await;
-    drop(pool.clone().oneshot("k").await.unwrap());
+    pool.clone().oneshot("k").await.unwrap().release();
     let err = pool.clone().oneshot("k").await.unwrap_err();
     assert!(err.is_ports_exhausted(), "{err}");
     assert_eq!(err.retry_after(), Some(Duration::from_secs(50)));
@@ -235,7 +237,7 @@ async fn peer_first_closes_never_touch_the_budget() {
     for _ in 0..10 {
         let mut guard = pool.clone().oneshot("k").await.unwrap();
         assert_eq!(guard.echo("hi").await.unwrap(), "hi");
-        drop(guard);
+        guard.release();
         settle().await;
     }
     let stats = pool.stats();
@@ -249,7 +251,7 @@ async fn shutdown_retires_idle_connections_and_waits_for_lent_ones() {
     let connector = Connector::new(Server::Echo);
     let pool = TestPool::new(builder().build().unwrap(), connector.clone());
     let lent = pool.clone().oneshot("a").await.unwrap();
-    drop(pool.clone().oneshot("b").await.unwrap());
+    pool.clone().oneshot("b").await.unwrap().release();
 
     let shutting = pool.clone();
     let shutdown = tokio::spawn(async move { shutting.shutdown(Duration::from_secs(10)).await });
@@ -258,7 +260,7 @@ async fn shutdown_retires_idle_connections_and_waits_for_lent_ones() {
         pool.clone().oneshot("a").await.is_err(),
         "no lending after shutdown"
     );
-    drop(lent);
+    lent.release();
     let report = shutdown.await.unwrap();
     assert!(report.completed, "{report:?}");
     assert_eq!(report.idle_retired, 1);
@@ -291,14 +293,14 @@ async fn a_use_that_outlasts_the_lifetime_is_the_final_one() {
     let pool = TestPool::new(config, Connector::new(Server::Echo));
     let guard = pool.clone().oneshot("k").await.unwrap();
     assert!(!guard.is_final_use());
-    drop(guard);
+    guard.release();
     advance(Duration::from_secs(9)).await;
     let mut guard = pool.clone().oneshot("k").await.unwrap();
     assert!(guard.is_reused() && !guard.is_final_use());
     advance(Duration::from_secs(1)).await;
     assert!(guard.is_final_use(), "the lifetime ran out during this use");
     assert_eq!(guard.echo("still usable").await.unwrap(), "still usable");
-    drop(guard);
+    guard.release();
     settle().await;
     let next = pool.clone().oneshot("k").await.unwrap();
     assert!(
@@ -314,7 +316,7 @@ async fn a_shutdown_deadline_too_long_to_add_to_now_is_no_deadline() {
     let pool = TestPool::new(builder().build().unwrap(), Connector::new(Server::Echo));
     let mut guard = pool.clone().oneshot("k").await.unwrap();
     assert_eq!(guard.echo("hi").await.unwrap(), "hi");
-    drop(guard);
+    guard.release();
     let report = pool.shutdown(Duration::MAX).await;
     assert!(report.completed, "{report:?}");
     assert_eq!(report.retired.by_peer, 1, "{report:?}");
@@ -340,7 +342,7 @@ async fn an_idle_connection_the_server_closed_is_not_charged_as_a_local_close() 
         .await
         .unwrap();
     settle().await;
-    drop(conn);
+    conn.release();
     assert_eq!(pool.stats().total.idle, 1);
 
     advance(Duration::from_secs(30)).await;

@@ -22,7 +22,6 @@ use timewait_pool::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tower::{Service, ServiceExt};
 
 /// Connections per close policy.
 const N: usize = 20;
@@ -68,7 +67,7 @@ async fn ended(server: &EchoHandle, n: usize) -> EchoStats {
 // The pool and its use
 
 fn builder(policy: ClosePolicy) -> PoolBuilder<SocketAddr, TcpStream> {
-    Pool::<SocketAddr, TcpConnector, TcpStream>::builder()
+    PoolBuilder::new()
         .close_policy(policy)
         .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
         .grace(GRACE)
@@ -84,7 +83,7 @@ fn single_use_pool(policy: ClosePolicy) -> TestPool {
 }
 
 async fn checkout(pool: &mut TestPool, server: SocketAddr) -> Conn {
-    pool.ready().await.unwrap().call(server).await.unwrap()
+    pool.get(server).await.unwrap()
 }
 
 /// Sends a line and reads its echo back.
@@ -106,6 +105,7 @@ async fn use_each_once(pool: &mut TestPool, server: SocketAddr, n: usize) -> BTr
         assert!(conn.is_final_use());
         clients.insert(conn.local_addr().unwrap());
         echo(&mut conn, &format!("line {i}")).await;
+        conn.release();
     }
     assert_eq!(clients.len(), n, "every connection has its own port");
     clients
@@ -319,13 +319,13 @@ async fn checkout_retires_an_idle_connection_the_server_closed_and_lends_a_new_o
     assert!(!first.is_reused());
     let closed = first.local_addr().unwrap();
     echo(&mut first, "one").await;
-    drop(first);
+    first.release();
     // While the server keeps it open, the connection is reused.
     let mut again = checkout(&mut pool, server.local_addr()).await;
     assert!(again.is_reused());
     assert_eq!(again.local_addr().unwrap(), closed);
     echo(&mut again, "two").await;
-    drop(again);
+    again.release();
     assert_eq!(pool.stats().total.idle, 1);
 
     server.hang_up();
@@ -341,7 +341,7 @@ async fn checkout_retires_an_idle_connection_the_server_closed_and_lends_a_new_o
     assert_eq!(stats.activity.connects, 2);
     assert_eq!(stats.activity.reuses, 1);
     echo(&mut fresh, "three").await;
-    drop(fresh);
+    fresh.release();
 
     let report = pool.shutdown(SHUTDOWN).await;
     assert!(report.completed, "{report:?}");
@@ -356,5 +356,77 @@ async fn checkout_retires_an_idle_connection_the_server_closed_and_lends_a_new_o
     assert_eq!(tw.client_side, BTreeSet::new());
     let total = pool.stats().total;
     assert_eq!(retired_of(total.activity.retired), retired(2, 0, 0));
+    assert_eq!(total.local_time_wait, 0);
+}
+
+#[tokio::test]
+async fn an_unreleased_lease_gets_no_farewell_and_its_time_wait_goes_where_the_fallback_puts_it() {
+    // A lease dropped mid-exchange (half a line written) could take the
+    // farewell for the rest of its request, so none is said: under
+    // `PeerFirst` the fallback closes it at once. `Local` (the default)
+    // leaves TIME_WAIT on the client, charged to the ledger; `Abort` leaves
+    // none anywhere.
+    const UNRELEASED: usize = 5;
+    let closed_by_client: fn(&EchoStats) -> u64 = |stats| stats.client_closed;
+    let reset_by_client: fn(&EchoStats) -> u64 = |stats| stats.reset;
+    for (fallback, client_side, server_saw) in [
+        (Fallback::Local, UNRELEASED, closed_by_client),
+        (Fallback::Abort, 0, reset_by_client),
+    ] {
+        let server = echo_server(OnQuit::Close).await;
+        let config = builder(ClosePolicy::PeerFirst)
+            .fallback(fallback)
+            .build()
+            .unwrap();
+        let mut pool = Pool::new(config, TcpConnector::new());
+        let mut clients = BTreeSet::new();
+        for _ in 0..UNRELEASED {
+            let mut conn = checkout(&mut pool, server.local_addr()).await;
+            clients.insert(conn.local_addr().unwrap());
+            conn.write_all(b"half a li").await.unwrap();
+            drop(conn);
+        }
+        let stats = ended(&server, UNRELEASED).await;
+        assert_eq!(
+            server_saw(&stats),
+            count(UNRELEASED),
+            "{fallback:?}: {stats:?}"
+        );
+        assert_eq!(stats.quit, 0, "{fallback:?}: a farewell was said");
+        let tw = settled_addresses(server.local_addr()).await;
+        eprintln!(
+            "unreleased, fallback {fallback:?}: {} server-side, {} client-side TIME_WAIT",
+            tw.server_side.len(),
+            tw.client_side.len()
+        );
+        assert_eq!(tw.client_side.len(), client_side, "{fallback:?}");
+        assert!(tw.client_side.is_subset(&clients), "{fallback:?}");
+        assert_eq!(tw.server_side, BTreeSet::new(), "{fallback:?}");
+        let total = pool.stats().total;
+        assert_eq!(total.activity.reasons.unreleased, count(UNRELEASED));
+        assert_eq!(total.local_time_wait, client_side, "{fallback:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreleased_lease_whose_server_already_closed_leaves_time_wait_on_the_server() {
+    // One look at the socket finds the server's FIN: closing now is the
+    // passive close, whatever the policy, and nothing is charged here.
+    let server = echo_server(OnQuit::Close).await;
+    let config = builder(ClosePolicy::PeerFirst).build().unwrap();
+    let mut pool = Pool::new(config, TcpConnector::new());
+    let mut conn = checkout(&mut pool, server.local_addr()).await;
+    let client = conn.local_addr().unwrap();
+    conn.write_all(b"QUIT\n").await.unwrap();
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).await.unwrap();
+    drop(conn);
+    assert_eq!(ended(&server, 1).await.quit, 1);
+    let tw = settled_addresses(server.local_addr()).await;
+    assert_eq!(tw.server_side, BTreeSet::from([client]));
+    assert_eq!(tw.client_side, BTreeSet::new());
+    let total = pool.stats().total;
+    assert_eq!(retired_of(total.activity.retired), retired(1, 0, 0));
+    assert_eq!(total.activity.reasons.unreleased, 1);
     assert_eq!(total.local_time_wait, 0);
 }

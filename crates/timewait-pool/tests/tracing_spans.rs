@@ -1,5 +1,6 @@
-//! The `retire` and `budget_wait` spans appear with their fields, as a
-//! subscriber sees them. In-memory connections, paused time.
+//! The `retire` and `budget_wait` spans, and the warnings that say why reuse
+//! is lost or a checkout waits, appear with their fields, as a subscriber
+//! sees them. In-memory connections, paused time.
 
 mod support;
 
@@ -13,7 +14,6 @@ use timewait_core::budget::{PortBudget, PortRange, TwReuse};
 use timewait_pool::{ClosePolicy, FarewellMessage, Pool, PoolBuilder};
 use tokio::time::advance;
 use tokio_test::{assert_pending, task};
-use tower::ServiceExt;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::DefaultGuard;
@@ -40,10 +40,11 @@ impl Visit for SeenSpan {
     }
 }
 
-/// A layer that keeps every span it is told of, by id.
+/// A layer that keeps every span it is told of, by id, and every warning.
 #[derive(Clone, Default)]
 struct Capture {
     spans: Arc<Mutex<Vec<(Id, SeenSpan)>>>,
+    warnings: Arc<Mutex<Vec<SeenSpan>>>,
 }
 
 impl Capture {
@@ -51,6 +52,10 @@ impl Capture {
     /// `#[tokio::test]` runs every task on this thread).
     fn install(&self) -> DefaultGuard {
         tracing::subscriber::set_default(Registry::default().with(self.clone()))
+    }
+
+    fn warnings(&self) -> Vec<SeenSpan> {
+        self.warnings.lock().unwrap().clone()
     }
 
     fn named(&self, name: &str) -> Vec<SeenSpan> {
@@ -73,6 +78,18 @@ impl<S: tracing::Subscriber> Layer<S> for Capture {
         self.spans.lock().unwrap().push((id.clone(), seen));
     }
 
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if *event.metadata().level() != tracing::Level::WARN {
+            return;
+        }
+        let mut seen = SeenSpan {
+            name: event.metadata().name(),
+            ..SeenSpan::default()
+        };
+        event.record(&mut seen);
+        self.warnings.lock().unwrap().push(seen);
+    }
+
     fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
         let mut spans = self.spans.lock().unwrap();
         // Ids are reused once a span closes: the newest span with it is this one.
@@ -83,7 +100,7 @@ impl<S: tracing::Subscriber> Layer<S> for Capture {
 }
 
 fn builder() -> PoolBuilder<&'static str, TestConn> {
-    TestPool::builder().farewell(FarewellMessage::new(&b"QUIT\n"[..]))
+    PoolBuilder::new().farewell(FarewellMessage::new(&b"QUIT\n"[..]))
 }
 
 #[tokio::test(start_paused = true)]
@@ -97,9 +114,9 @@ async fn each_retirement_has_a_retire_span_with_its_key_policy_and_closer() {
         .unwrap();
     let pool = TestPool::new(config, Connector::new(Server::Echo));
     // Retired in the background: the server closes after the farewell.
-    drop(pool.clone().oneshot("peer").await.unwrap());
+    pool.get("peer").await.unwrap().release();
     // Retired at once, by a local close.
-    drop(pool.clone().oneshot("local").await.unwrap());
+    pool.get("local").await.unwrap().release();
     settle().await;
     assert_eq!(pool.stats().retiring, 0);
 
@@ -130,17 +147,45 @@ async fn a_checkout_that_waits_for_the_port_budget_has_a_budget_wait_span() {
         .max_uses(1)
         .port_budget(PortBudget::new(PortRange::new(40000, 40001).unwrap()))
         .tw_reuse(TwReuse::Disabled)
+        .checkout_timeout(None)
         .build()
         .unwrap();
     let pool = TestPool::new(config, Connector::new(Server::Echo));
-    drop(pool.clone().oneshot("k").await.unwrap());
-    drop(pool.clone().oneshot("k").await.unwrap());
+    pool.get("k").await.unwrap().release();
+    pool.get("k").await.unwrap().release();
     assert!(capture.named("budget_wait").is_empty(), "no wait yet");
+    assert!(capture.warnings().is_empty(), "no wait yet");
 
-    let mut third = task::spawn(pool.clone().oneshot("k"));
+    let mut third = task::spawn(pool.get("k"));
     assert_pending!(third.poll());
+    // The warning comes as the wait begins, before any time passes, and
+    // says what the checkout waits for.
+    let warnings = capture.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = &warnings[0].fields;
+    assert_eq!(warning.get("key").map(String::as_str), Some("\"k\""));
+    assert_eq!(
+        warning.get("ports_in_time_wait").map(String::as_str),
+        Some("2")
+    );
+    assert_eq!(warning.get("usable_ports").map(String::as_str), Some("2"));
+    assert_eq!(
+        warning.get("next_port_free_in").map(String::as_str),
+        Some("60s")
+    );
+    assert!(
+        warning["message"].contains("waiting for one to free"),
+        "{warning:?}"
+    );
     advance(Duration::from_secs(60)).await;
-    drop(third.await.unwrap());
+    third.await.unwrap().release();
+    assert_eq!(capture.warnings().len(), 1, "one warning per wait");
+    let activity = pool.stats().total.activity;
+    assert_eq!(
+        activity.budget_wait_time,
+        Duration::from_secs(60),
+        "{activity:?}"
+    );
 
     let waits = capture.named("budget_wait");
     assert_eq!(waits.len(), 1, "{waits:?}");
@@ -148,4 +193,58 @@ async fn a_checkout_that_waits_for_the_port_budget_has_a_budget_wait_span() {
     assert_eq!(wait.fields.get("key").map(String::as_str), Some("\"k\""));
     assert_eq!(wait.fields.get("wait").map(String::as_str), Some("60s"));
     assert!(wait.fields.contains_key("destination"), "{wait:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_checkout_timeout_ends_a_wait_for_ports_at_its_instant() {
+    let config = builder()
+        .close_policy(ClosePolicy::Local)
+        .max_uses(1)
+        .port_budget(PortBudget::new(PortRange::new(40000, 40000).unwrap()))
+        .tw_reuse(TwReuse::Disabled)
+        .checkout_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let pool = TestPool::new(config, Connector::new(Server::Echo));
+    pool.get("k").await.unwrap().release();
+    let start = tokio::time::Instant::now();
+    let error = pool.get("k").await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_secs(30));
+    assert!(
+        matches!(
+            error,
+            timewait_pool::Error::Timeout {
+                waiting_for: timewait_pool::WaitingFor::Ports,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(pool.stats().total.activity.timeouts, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn most_leases_of_a_key_ending_unreleased_warns_once_naming_the_key() {
+    let capture = Capture::default();
+    let _subscriber = capture.install();
+    let config = builder().close_policy(ClosePolicy::Local).build().unwrap();
+    let pool = TestPool::new(config, Connector::new(Server::Echo));
+    // A key whose borrowers release: no warning.
+    for _ in 0..100 {
+        pool.get("careful").await.unwrap().release();
+    }
+    // A key whose borrowers drop: one warning for many leases.
+    for _ in 0..100 {
+        drop(pool.get("careless").await.unwrap());
+    }
+    let warnings = capture.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = &warnings[0].fields;
+    assert_eq!(warning.get("key").map(String::as_str), Some("\"careless\""));
+    assert!(
+        warning["message"].contains("Pooled::release()"),
+        "{warning:?}"
+    );
+    let reasons = pool.stats().key(&"careless").unwrap().activity.reasons;
+    assert_eq!(reasons.unreleased, 100);
 }

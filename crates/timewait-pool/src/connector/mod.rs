@@ -10,13 +10,14 @@
 //! kernel's [`std::io::Error`] as their source.
 
 mod error;
+mod keepalive;
 mod service;
 mod sockopt;
 mod target;
 mod tcp;
 
 pub use error::ConnectError;
+pub use keepalive::TcpKeepalive;
 pub use service::Connecting;
-pub use socket2::TcpKeepalive;
 pub use target::Target;
 pub use tcp::TcpConnector;

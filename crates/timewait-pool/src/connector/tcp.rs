@@ -5,10 +5,11 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
+use socket2::{Domain, Protocol, Socket, Type};
 use timewait_core::budget::PortRange;
 use tokio::net::{TcpSocket, TcpStream};
 
+use super::keepalive::TcpKeepalive;
 use super::{ConnectError, Target, sockopt};
 
 /// Opens TCP connections with the socket options a pool wants; a
@@ -189,9 +190,9 @@ impl TcpConnector {
                 .set_tcp_nodelay(true)
                 .map_err(failed("set TCP_NODELAY"))?;
         }
-        if let Some(keepalive) = &self.keepalive {
+        if let Some(keepalive) = self.keepalive {
             socket
-                .set_tcp_keepalive(keepalive)
+                .set_tcp_keepalive(&keepalive.to_socket2())
                 .map_err(failed("set SO_KEEPALIVE"))?;
         }
         if let Some(timeout) = self.user_timeout {

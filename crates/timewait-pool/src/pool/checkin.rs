@@ -7,6 +7,9 @@
 //! counts only. Retirements (which may look at the socket once) run outside
 //! it, and so does the send that hands a connection to a waiter (which wakes
 //! the waiter's task).
+//!
+//! Only a released lease reaches the idle set or a waiter: everything else
+//! arrives here with a reason to retire.
 
 use std::sync::Arc;
 
@@ -14,19 +17,22 @@ use tokio::time::Instant;
 
 use crate::connection::Connection;
 use crate::key::Key;
+use crate::pool::acquire::first_live_waiter;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
 use crate::pool::state::{Conn, Handoff, Idle};
 use crate::retire::RetireReason;
 
 impl<K: Key, C: Connection> Shared<K, C> {
-    /// Takes back a connection from a guard: to a waiter, to the idle set, or
-    /// to retirement.
+    /// Takes back a connection whose lease ended: to a waiter, to the idle
+    /// set, or to retirement. `released`: the lease ended with a release
+    /// (counted); a connection a gone waiter gives back is not one.
     pub(crate) fn checkin(
         self: &Arc<Self>,
         mut conn: Conn<C>,
         mut slot: Slot<K, C>,
         retire: Option<RetireReason>,
+        released: bool,
     ) {
         let now = Instant::now();
         // No health check here: the next checkout makes it (a handoff to a
@@ -37,15 +43,24 @@ impl<K: Key, C: Connection> Shared<K, C> {
             .or_else(|| self.is_closed().then_some(RetireReason::Shutdown))
             .or_else(|| {
                 self.past_deadline(&conn, now)
-                    .then_some(RetireReason::Expired)
+                    .then_some(RetireReason::UsedUp)
             });
         if let Some(reason) = reason {
+            if released {
+                self.count(slot.key(), |a| a.released += 1);
+            }
             self.retire(slot, conn, reason);
             return;
         }
         let deadline = self.idle_deadline(&conn, now);
         let limits = self.config.limits;
         let mut guard = self.state.lock();
+        if released {
+            guard.activity.released += 1;
+            if let Some(entry) = guard.keys.get_mut(slot.key()) {
+                entry.activity.released += 1;
+            }
+        }
         // Runs again only when the waiter it chose went away before the
         // connection reached it.
         loop {
@@ -63,8 +78,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
                 self.retire(slot, conn, RetireReason::Evicted);
                 return;
             };
-            let waiter = std::iter::from_fn(|| entry.waiters.pop_front()).find(|w| !w.is_closed());
-            if let Some(waiter) = waiter {
+            if let Some(waiter) = first_live_waiter(entry) {
                 // Counted as handed over, like a reuse taken by `acquire`;
                 // uncounted if it is not lent after all.
                 entry.activity.reuses += 1;
@@ -86,6 +100,18 @@ impl<K: Key, C: Connection> Shared<K, C> {
                 guard.uncount_reuse(slot.key());
                 continue;
             }
+            if state.room_wanted(limits) {
+                // Another key's checkout waits for room under the total:
+                // this connection, wanted by nobody of its key, makes it.
+                drop(guard);
+                self.retire(slot, conn, RetireReason::Evicted);
+                return;
+            }
+            let Some(entry) = state.keys.get_mut(slot.key()) else {
+                drop(guard);
+                self.retire(slot, conn, RetireReason::Evicted);
+                return;
+            };
             let evicted = if entry.idle.len() >= limits.max_idle_per_key {
                 entry.idle.pop_front()
             } else {

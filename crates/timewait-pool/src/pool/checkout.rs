@@ -8,18 +8,18 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use timewait_core::budget::Admission;
-use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, sleep_until, timeout_at};
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
 use crate::connection::Connection;
 use crate::connector::ConnectError;
-use crate::error::{BoxError, Error};
+use crate::error::{BoxError, Error, WaitingFor};
 use crate::guard::Pooled;
 use crate::key::Key;
 use crate::policy::OnPortsExhausted;
-use crate::pool::shared::{Acquire, Shared};
+use crate::pool::acquire::Acquire;
+use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
 use crate::pool::state::{Conn, Handoff};
 use crate::retire::RetireReason;
@@ -61,9 +61,9 @@ impl<K: Key, C: Connection> Future for Checkout<K, C> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.inner {
-            Inner::Ready(result) => {
-                Poll::Ready(result.take().unwrap_or_else(|| Err(Error::NotReady)))
-            }
+            // Polled again after it completed (a misuse): it has nothing
+            // more to give, and says so rather than panic.
+            Inner::Ready(result) => Poll::Ready(result.take().unwrap_or(Err(Error::Closed))),
             Inner::Waiting(future) => future.as_mut().poll(cx),
         }
     }
@@ -81,15 +81,14 @@ impl<K: Key, C: Connection> std::fmt::Debug for Checkout<K, C> {
 
 impl<K: Key, C: Connection> Shared<K, C> {
     /// Lends an idle connection if it is young enough and healthy; retires it
-    /// otherwise and gives the permit back for another try. Counts nothing:
-    /// [`Shared::acquire`] counted the reuse already.
+    /// otherwise (`None`: try again). Counts nothing: [`Shared::acquire`]
+    /// counted the reuse already.
     pub(crate) fn lend_idle(
         self: &Arc<Self>,
         mut conn: Conn<C>,
         slot: Slot<K, C>,
         idle_deadline: Option<Instant>,
-        permit: Option<OwnedSemaphorePermit>,
-    ) -> Result<Pooled<K, C>, Option<OwnedSemaphorePermit>> {
+    ) -> Option<Pooled<K, C>> {
         // Plain idle deadlines are the reaper's (lending a connection a
         // moment past one harms nobody). Past a deadline set by the peer's
         // keep-alive, though, the server may be closing it right now, and a
@@ -109,34 +108,35 @@ impl<K: Key, C: Connection> Shared<K, C> {
         };
         if let Some(reason) = reason {
             self.retire(slot, conn, reason);
-            return Err(permit);
+            return None;
         }
         tracing::trace!(key = ?slot.key(), uses = conn.uses, "reuse");
-        Ok(Pooled::new(conn, slot, permit, true, self.config.ends()))
+        Some(Pooled::new(conn, slot, true, self.config.ends()))
     }
 
     /// The synchronous part of a checkout: an idle connection of `key`, if a
     /// healthy one is there; else what the asynchronous part starts from
     /// (room to connect, or a place in the key's queue), taken in the same
     /// locked step.
-    pub(crate) fn checkout_now(
-        self: &Arc<Self>,
-        key: &K,
-        mut permit: Option<OwnedSemaphorePermit>,
-    ) -> Result<Pooled<K, C>, Pending<K, C>> {
+    pub(crate) fn checkout_now(self: &Arc<Self>, key: &K) -> Result<Pooled<K, C>, Pending<K, C>> {
         let mut refused = false;
         loop {
             match self.acquire(key, refused) {
-                Acquire::Idle(conn, slot, deadline) => {
-                    match self.lend_idle(conn, slot, deadline, permit) {
-                        Ok(pooled) => return Ok(pooled),
-                        Err(back) => {
-                            permit = back;
-                            refused = true;
-                        }
-                    }
+                Acquire::Idle(conn, slot, deadline) => match self.lend_idle(conn, slot, deadline) {
+                    Some(pooled) => return Ok(pooled),
+                    None => refused = true,
+                },
+                acquired => {
+                    // The clock is read only for a checkout that may wait.
+                    let deadline = self
+                        .config
+                        .checkout_timeout
+                        .and_then(|timeout| Instant::now().checked_add(timeout));
+                    return Err(Pending {
+                        acquired,
+                        deadline: Deadline(deadline),
+                    });
                 }
-                acquired => return Err(Pending { permit, acquired }),
             }
         }
     }
@@ -144,10 +144,42 @@ impl<K: Key, C: Connection> Shared<K, C> {
 
 /// Where a checkout that could not be served at once stands.
 pub(crate) struct Pending<K: Key, C: Connection> {
-    pub(crate) permit: Option<OwnedSemaphorePermit>,
     /// Never [`Acquire::Idle`]: room to connect, a place in the queue, or
     /// closed.
     pub(crate) acquired: Acquire<K, C>,
+    deadline: Deadline,
+}
+
+/// When a checkout gives up (`None`: never).
+#[derive(Debug, Clone, Copy)]
+struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// Runs `future` until the checkout's deadline; past it, counts and
+    /// returns [`Error::Timeout`], naming what the checkout waited for.
+    async fn within<K: Key, C: Connection, T>(
+        self,
+        shared: &Shared<K, C>,
+        key: &K,
+        waiting_for: WaitingFor,
+        future: impl Future<Output = T>,
+    ) -> Result<T, Error> {
+        let Some(deadline) = self.0 else {
+            return Ok(future.await);
+        };
+        match timeout_at(deadline, future).await {
+            Ok(output) => Ok(output),
+            Err(_) => {
+                shared.count(key, |a| a.timeouts += 1);
+                let waited = shared.config.checkout_timeout.unwrap_or_default();
+                tracing::debug!(?waited, %waiting_for, "checkout timed out");
+                Err(Error::Timeout {
+                    waited,
+                    waiting_for,
+                })
+            }
+        }
+    }
 }
 
 /// The asynchronous part of a checkout, from what
@@ -168,8 +200,8 @@ where
     let span = tracing::debug_span!("checkout", key = ?key);
     async move {
         let Pending {
-            mut permit,
             mut acquired,
+            deadline: wait,
         } = pending;
         loop {
             // A connection taken or handed over, counted as a reuse.
@@ -177,26 +209,26 @@ where
                 Acquire::Closed => return Err(Error::Closed),
                 Acquire::Idle(conn, slot, deadline) => (conn, slot, deadline),
                 Acquire::Connect(slot) => {
-                    return connect(&shared, connector, key, slot, permit).await;
+                    return connect(&shared, wait, connector, key, slot).await;
                 }
                 Acquire::Wait(waiter) => {
                     tracing::debug!("waiting for a connection of this key");
-                    match waiter.await {
+                    let waited = wait
+                        .within(&shared, &key, WaitingFor::Connection, waiter)
+                        .await?;
+                    match waited {
                         None => return Err(Error::Closed),
                         Some(Handoff::Slot(slot)) => {
-                            return connect(&shared, connector, key, slot, permit).await;
+                            return connect(&shared, wait, connector, key, slot).await;
                         }
                         // Just checked in: no idle deadline has started.
                         Some(Handoff::Conn(conn, slot)) => (conn, slot, None),
                     }
                 }
             };
-            match shared.lend_idle(conn, slot, deadline, permit) {
-                Ok(pooled) => return Ok(pooled),
-                Err(back) => {
-                    permit = back;
-                    acquired = shared.acquire(&key, true);
-                }
+            match shared.lend_idle(conn, slot, deadline) {
+                Some(pooled) => return Ok(pooled),
+                None => acquired = shared.acquire(&key, true),
             }
         }
     }
@@ -207,10 +239,10 @@ where
 /// Makes a new connection in `slot`, after the port budget allows it.
 async fn connect<K, C, S>(
     shared: &Arc<Shared<K, C>>,
+    wait: Deadline,
     connector: S,
     key: K,
     mut slot: Slot<K, C>,
-    permit: Option<OwnedSemaphorePermit>,
 ) -> Result<Pooled<K, C>, Error>
 where
     K: Key,
@@ -219,9 +251,23 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send,
 {
-    wait_for_ports(shared, &key).await?;
+    wait.within(
+        shared,
+        &key,
+        WaitingFor::Ports,
+        wait_for_ports(shared, &key),
+    )
+    .await??;
     debug_assert!(slot.is_connecting());
-    let io = match connector.oneshot(key.clone()).await {
+    let made = wait
+        .within(
+            shared,
+            &key,
+            WaitingFor::Connect,
+            connector.oneshot(key.clone()),
+        )
+        .await?;
+    let io = match made {
         Ok(io) => io,
         Err(error) => {
             shared.count(&key, |a| a.connect_errors += 1);
@@ -239,14 +285,16 @@ where
         uses: 0,
         destination: destination.map(Box::new),
     };
-    Ok(Pooled::new(conn, slot, permit, false, shared.config.ends()))
+    Ok(Pooled::new(conn, slot, false, shared.config.ends()))
 }
 
-/// Waits, or fails, while the destination's ports are spent.
+/// Waits, or fails, while the destination's ports are spent. The first wait
+/// of an episode is logged as a warning that says what it waits for.
 async fn wait_for_ports<K: Key, C: Connection>(
     shared: &Arc<Shared<K, C>>,
     key: &K,
 ) -> Result<(), Error> {
+    let mut warned = false;
     loop {
         let now = Instant::now();
         let (admission, destination) = shared.admit(key, now);
@@ -266,8 +314,21 @@ async fn wait_for_ports<K: Key, C: Connection>(
                 retry_after: Some(until.saturating_duration_since(now)),
             });
         }
-        shared.count(key, |a| a.budget_waits += 1);
         let wait = until.saturating_duration_since(now);
+        if !warned {
+            warned = true;
+            shared.count(key, |a| a.budget_waits += 1);
+            let in_time_wait = destination.map(|d| shared.ports_in_time_wait(&d, now));
+            tracing::warn!(
+                key = ?key,
+                destination = ?destination,
+                ports_in_time_wait = in_time_wait,
+                usable_ports = shared.config.budget.usable_ports(),
+                next_port_free_in = ?wait,
+                "every ephemeral port toward this destination is in use or in TIME_WAIT: \
+                 waiting for one to free (let the server close first to avoid this)"
+            );
+        }
         let span = tracing::debug_span!("budget_wait", key = ?key, ?destination, ?wait);
         async {
             tracing::debug!("ports spent; waiting for a TIME_WAIT entry to end");
@@ -275,6 +336,9 @@ async fn wait_for_ports<K: Key, C: Connection>(
         }
         .instrument(span)
         .await;
+        // Counted once over; a wait the checkout timeout cuts short is
+        // counted in `timeouts` instead.
+        shared.count_budget_wait(key, until.saturating_duration_since(now));
     }
 }
 

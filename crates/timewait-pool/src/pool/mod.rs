@@ -1,5 +1,6 @@
 //! The pool: a `tower::Service` from keys to checked-out connections.
 
+mod acquire;
 mod checkin;
 mod checkout;
 pub(crate) mod reaper;
@@ -8,6 +9,7 @@ pub(crate) mod shared;
 mod shutdown;
 pub(crate) mod slot;
 pub(crate) mod state;
+mod unreleased;
 mod waiter;
 
 use std::fmt;
@@ -15,11 +17,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::PollSemaphore;
 use tower::Service;
 
-use crate::config::{PoolBuilder, PoolConfig};
+use crate::config::{PoolBuilder, PoolConfig, WithConnector};
 use crate::connection::Connection;
 use crate::error::{BoxError, Error};
 use crate::key::Key;
@@ -32,28 +32,52 @@ use shared::Shared;
 
 /// A pool of connections per key, behind a [`tower::Service`].
 ///
-/// `call(key)` resolves to a [`Pooled`](crate::Pooled) guard holding a
-/// connection made for `key`: an idle one if a healthy one is there (the most
-/// recently used first), else a new one from the connector, within the key's
-/// limit and the destination's port budget. Dropping the guard gives the
-/// connection back, and when the pool retires a connection it closes it under
-/// its [`ClosePolicy`](crate::ClosePolicy): by default it makes the peer close
+/// [`get(key)`](Pool::get) (or `call(key)`) resolves to a
+/// [`Pooled`](crate::Pooled) lease on a connection made for `key`: an idle
+/// one if a healthy one is there (the most recently used first), else a new
+/// one from the connector, within the key's limit, the pool's total and the
+/// destination's port budget. The borrower gives it back with
+/// [`Pooled::release`](crate::Pooled::release) once its exchange is complete;
+/// a lease dropped without a release is retired, never lent again. When the
+/// pool retires a connection it closes it under its
+/// [`ClosePolicy`](crate::ClosePolicy): by default it makes the peer close
 /// first, so that TIME_WAIT lands on the peer.
+///
+/// ```
+/// use std::time::Duration;
+/// use timewait_pool::{FarewellMessage, Pool, TcpConnector};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// # let echo = timewait_echo::EchoServer::bind("127.0.0.1:0".parse()?).await?.spawn();
+/// # let server = echo.local_addr();
+/// let pool = Pool::builder(TcpConnector::new())
+///     .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
+///     .checkout_timeout(Duration::from_secs(5))
+///     .build()?;
+/// let conn = pool.get(server).await?;
+/// conn.release(); // nothing was said: at rest, back to the idle set
+/// assert!(pool.get(server).await?.is_reused());
+/// # Ok(()) }
+/// ```
 ///
 /// # Readiness
 ///
 /// A pool keyed by destination cannot know, in `poll_ready`, whether the next
 /// call will find an idle connection, wait for its key's limit, or connect:
-/// that depends on a key it has not been given yet. So `poll_ready` applies
-/// only the pool-wide bound: it reserves one of
-/// [`max_total`](crate::PoolBuilder::max_total) permits (first come, first
-/// served), which the guard holds until it is dropped. Per-key limits and the
-/// port budget are waited for in the returned future, where the key is known;
-/// the connector's own readiness too (each connect drives a clone of it
-/// through `poll_ready` and `call`).
+/// that depends on a key it has not been given yet (hyper-util's pool faces
+/// the same question). So `poll_ready` only says whether the pool is open,
+/// and every wait happens in the returned future, where the key is known:
+/// for the key's limit ([`max_open_per_key`](crate::PoolBuilder::max_open_per_key)),
+/// for room under the pool's total ([`max_total`](crate::PoolBuilder::max_total),
+/// which counts open connections, never waiting checkouts), for the port
+/// budget, and for the connector. A checkout waiting for one key holds
+/// nothing that another key needs, and
+/// [`checkout_timeout`](crate::PoolBuilder::checkout_timeout) bounds the
+/// whole wait with [`Error::Timeout`].
 ///
-/// Each clone of a pool shares its connections, but not its readiness: a
-/// clone starts without a permit and must be polled ready itself.
+/// Clones share their connections; since readiness reserves nothing, a
+/// clone needs no `poll_ready` of its own, and [`Pool::get`] can be called
+/// through a shared reference.
 ///
 /// # Background work
 ///
@@ -65,25 +89,37 @@ use shared::Shared;
 pub struct Pool<K: Key, S, C: Connection> {
     shared: Arc<Shared<K, C>>,
     connector: S,
-    semaphore: PollSemaphore,
-    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl<K: Key, S, C: Connection> Pool<K, S, C> {
-    /// A pool over `connector`, with a configuration from [`PoolBuilder`].
+    /// A pool over `connector`, with a configuration from
+    /// [`PoolBuilder::build`]. [`Pool::builder`] builds both at once.
     pub fn new(config: PoolConfig<K, C>, connector: S) -> Self {
-        let permits = config.limits.max_total.min(Semaphore::MAX_PERMITS);
         Pool {
             shared: Shared::new(config),
             connector,
-            semaphore: PollSemaphore::new(Arc::new(Semaphore::new(permits))),
-            permit: None,
         }
     }
 
-    /// A builder with the defaults.
-    pub fn builder() -> PoolBuilder<K, C> {
-        PoolBuilder::new()
+    /// A builder with the defaults, for a pool over `connector`; the
+    /// connection type is the connector's.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use timewait_pool::{ClosePolicy, Pool, TcpConnector};
+    ///
+    /// let pool = Pool::builder(TcpConnector::new())
+    ///     .close_policy(ClosePolicy::Local)
+    ///     .max_idle_per_key(8)
+    ///     .build()?;
+    /// # let _: &Pool<SocketAddr, _, _> = &pool;
+    /// # Ok::<(), timewait_pool::ConfigError>(())
+    /// ```
+    pub fn builder(connector: S) -> PoolBuilder<K, C, WithConnector<S>>
+    where
+        S: Service<K, Response = C>,
+    {
+        PoolBuilder::new().connector(connector)
     }
 
     /// A snapshot of what the pool holds and has done, per key and in total.
@@ -104,6 +140,34 @@ impl<K: Key, S, C: Connection> Pool<K, S, C> {
     }
 }
 
+impl<K, S, C> Pool<K, S, C>
+where
+    K: Key,
+    C: Connection,
+    S: Service<K, Response = C> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
+    /// Checks out a connection for `key`: the same as `call(key)` on the
+    /// [`Service`], without the readiness step (the pool reserves nothing
+    /// in `poll_ready`).
+    pub fn get(&self, key: K) -> Checkout<K, C> {
+        if self.shared.is_closed() {
+            return Checkout::ready(Err(Error::Closed));
+        }
+        self.shared.start_background();
+        match self.shared.checkout_now(&key) {
+            Ok(pooled) => Checkout::ready(Ok(pooled)),
+            Err(pending) => Checkout::waiting(checkout::checkout(
+                self.shared.clone(),
+                self.connector.clone(),
+                key,
+                pending,
+            )),
+        }
+    }
+}
+
 impl<K, S, C> Service<K> for Pool<K, S, C>
 where
     K: Key,
@@ -116,46 +180,26 @@ where
     type Error = Error;
     type Future = Checkout<K, C>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    /// Ready while the pool is open: the waits happen in the checkout (see
+    /// [Readiness](Pool#readiness)).
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.shared.is_closed() {
             return Poll::Ready(Err(Error::Closed));
-        }
-        if self.permit.is_none() {
-            match self.semaphore.poll_acquire(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(permit)) => self.permit = Some(permit),
-                Poll::Ready(None) => return Poll::Ready(Err(Error::Closed)),
-            }
         }
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, key: K) -> Self::Future {
-        let Some(permit) = self.permit.take() else {
-            return Checkout::ready(Err(Error::NotReady));
-        };
-        self.shared.start_background();
-        match self.shared.checkout_now(&key, Some(permit)) {
-            Ok(pooled) => Checkout::ready(Ok(pooled)),
-            Err(pending) => Checkout::waiting(checkout::checkout(
-                self.shared.clone(),
-                self.connector.clone(),
-                key,
-                pending,
-            )),
-        }
+        self.get(key)
     }
 }
 
 impl<K: Key, S: Clone, C: Connection> Clone for Pool<K, S, C> {
-    /// Shares the connections; does not share readiness (see the type's
-    /// docs).
+    /// Shares the connections.
     fn clone(&self) -> Self {
         Pool {
             shared: self.shared.clone(),
             connector: self.connector.clone(),
-            semaphore: self.semaphore.clone(),
-            permit: None,
         }
     }
 }
@@ -165,7 +209,6 @@ impl<K: Key, S: fmt::Debug, C: Connection> fmt::Debug for Pool<K, S, C> {
         f.debug_struct("Pool")
             .field("connector", &self.connector)
             .field("config", &self.shared.config)
-            .field("ready", &self.permit.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -12,32 +12,17 @@ use std::sync::{Arc, Weak};
 
 use timewait_core::budget::Admission;
 use timewait_core::ledger::{Destination, TimeWaitLedger};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use crate::config::PoolConfig;
 use crate::connection::Connection;
 use crate::key::Key;
 use crate::lock::Mutex;
-use crate::policy::ClosedBy;
 use crate::pool::slot::Slot;
-use crate::pool::state::{Conn, Handoff, Idle, State};
-use crate::pool::waiter::Waiter;
-use crate::retire::{Job, RetireReason};
-use crate::stats::{Activity, KeyStats, PoolStats};
-
-/// What [`Shared::acquire`] found for a checkout.
-pub(crate) enum Acquire<K: Key, C: Connection> {
-    /// An idle connection (not yet checked for health or age), with the
-    /// idle deadline it was given at check-in.
-    Idle(Conn<C>, Slot<K, C>, Option<Instant>),
-    /// Room for a new connection.
-    Connect(Slot<K, C>),
-    /// The key is at its limit: wait for a handoff.
-    Wait(Waiter<K, C>),
-    /// The pool is shut down.
-    Closed,
-}
+use crate::pool::state::{Conn, State};
+use crate::retire::{Job, Outcome, RetireReason};
+use crate::stats::{Activity, Cause, KeyStats, PoolStats};
 
 pub(crate) struct Shared<K: Key, C: Connection> {
     pub(crate) config: PoolConfig<K, C>,
@@ -98,123 +83,6 @@ impl<K: Key, C: Connection> Shared<K, C> {
         ));
     }
 
-    /// Takes an idle connection of `key`, or room to connect, or a place in
-    /// the key's queue. `refused`: the connection the caller took or was
-    /// handed last was not lent (too old, or unhealthy), so its reuse is
-    /// uncounted.
-    ///
-    /// # Concurrency note
-    ///
-    /// A connection is counted as reused as it is taken here, or handed to a
-    /// waiter by [`checkin`](Shared::checkin), in the same locked step, not
-    /// once it passes its checks: a checkout and a check-in then take the
-    /// lock once each. One that fails them is uncounted by the caller's next
-    /// `acquire`, and one handed to a waiter that is gone by the waiter's
-    /// drop, before the checkout returns or ends; so a snapshot taken while
-    /// a checkout runs may count one reuse too many, and one taken between
-    /// checkouts is exact.
-    pub(crate) fn acquire(self: &Arc<Self>, key: &K, refused: bool) -> Acquire<K, C> {
-        let mut evicted = Vec::new();
-        let acquired = self.acquire_locked(key, refused, &mut evicted);
-        if !evicted.is_empty() {
-            // The lock is released: the forgotten keys' connections can go.
-            for idle in evicted {
-                // Their counts left with their key: the slot stays disarmed.
-                self.retire(idle.slot, idle.conn, RetireReason::Evicted);
-            }
-        }
-        acquired
-    }
-
-    fn acquire_locked(
-        self: &Arc<Self>,
-        key: &K,
-        refused: bool,
-        evicted: &mut Vec<Idle<K, C>>,
-    ) -> Acquire<K, C> {
-        let limits = self.config.limits;
-        let mut guard = self.state.lock();
-        let state = &mut *guard;
-        if refused {
-            state.uncount_reuse(key);
-        }
-        if state.closed {
-            return Acquire::Closed;
-        }
-        let tick = state.tick();
-        let entry = match state.keys.get_mut(key) {
-            Some(entry) => entry,
-            None => state.add_key(key, tick, limits.max_keys, evicted),
-        };
-        entry.last_used = tick;
-        if let Some(idle) = entry.idle.pop_back() {
-            entry.activity.reuses += 1;
-            state.activity.reuses += 1;
-            let deadline = idle.deadline;
-            let (conn, slot) = idle.into_lent();
-            return Acquire::Idle(conn, slot, deadline);
-        }
-        if entry.open >= limits.max_open_per_key {
-            let (tx, rx) = oneshot::channel();
-            entry.waiters.push_back(tx);
-            entry.activity.waits += 1;
-            state.activity.waits += 1;
-            return Acquire::Wait(Waiter::new(rx));
-        }
-        entry.open += 1;
-        entry.connecting += 1;
-        state.total_open += 1;
-        // Over the total cap: retire the idle connection of the least
-        // recently used other key. One exists, since every open connection
-        // that is not idle holds one of the `max_total` readiness permits and
-        // this checkout holds one too.
-        let victim = if state.total_open > limits.max_total {
-            state.least_recent_with_idle(key).and_then(|victim_key| {
-                let idle = state.keys.get_mut(&victim_key)?.idle.pop_front()?;
-                // Its unit leaves under this lock and its slot stays
-                // disarmed, so no snapshot ever counts more than `max_total`
-                // connections, not even between here and the retirement.
-                state.unit_closed(&victim_key);
-                Some(idle)
-            })
-        } else {
-            None
-        };
-        drop(guard);
-        if let Some(idle) = victim {
-            self.retire(idle.slot, idle.conn, RetireReason::Evicted);
-        }
-        Acquire::Connect(Slot::connecting(key.clone(), Arc::downgrade(self)))
-    }
-
-    /// Gives a slot's unit back: to the key's first live waiter, as room to
-    /// connect, or to the counts. Called by [`Slot`]'s `Drop`.
-    pub(crate) fn release(self: &Arc<Self>, key: &K, was_connecting: bool) {
-        let mut guard = self.state.lock();
-        let state = &mut *guard;
-        let Some(entry) = state.keys.get_mut(key) else {
-            return;
-        };
-        if was_connecting {
-            entry.connecting = entry.connecting.saturating_sub(1);
-        }
-        while let Some(waiter) = entry.waiters.pop_front() {
-            entry.connecting += 1;
-            let slot = Slot::connecting(key.clone(), Arc::downgrade(self));
-            match waiter.send(Handoff::Slot(slot)) {
-                Ok(()) => return,
-                Err(handoff) => {
-                    entry.connecting -= 1;
-                    handoff.disarm();
-                }
-            }
-        }
-        state.unit_closed(key);
-        if state.closed {
-            self.drained.notify_waiters();
-        }
-    }
-
     /// A connecting slot's connection exists: count it and learn where it goes.
     pub(crate) fn connected(&self, slot: &mut Slot<K, C>, destination: Option<Destination>) {
         let mut state = self.state.lock();
@@ -262,6 +130,21 @@ impl<K: Key, C: Connection> Shared<K, C> {
         // This checkout's own slot is counted in `open`; it has no port yet.
         let in_use = entry.open.saturating_sub(1);
         (self.config.budget.admit(in_use, usage), Some(destination))
+    }
+
+    /// How many local TIME_WAIT entries the ledger holds toward
+    /// `destination`.
+    pub(crate) fn ports_in_time_wait(&self, destination: &Destination, now: Instant) -> usize {
+        self.state.lock().ledger.live(destination, now.into_std())
+    }
+
+    /// Counts the time a checkout waited for a port.
+    pub(crate) fn count_budget_wait(&self, key: &K, waited: std::time::Duration) {
+        let mut state = self.state.lock();
+        state.activity.budget_wait_time += waited;
+        if let Some(entry) = state.keys.get_mut(key) {
+            entry.activity.budget_wait_time += waited;
+        }
     }
 
     /// Where `key`'s connections go, once one was made.
@@ -314,28 +197,39 @@ impl<K: Key, C: Connection> Shared<K, C> {
         next
     }
 
-    /// Counts a finished retirement, and charges a local close to the
-    /// destination's ledger.
-    pub(crate) fn record_retired(
-        &self,
-        key: &K,
-        destination: Option<Destination>,
-        closed_by: ClosedBy,
-    ) {
-        let now = Instant::now().into_std();
+    /// Counts a finished retirement by who closed and why, charges a local
+    /// close to the destination's ledger, and warns when most of the key's
+    /// leases end without a release.
+    pub(crate) fn record_retired(&self, outcome: Outcome<K>) {
+        let Outcome {
+            key,
+            destination,
+            closed_by,
+            cause,
+        } = outcome;
+        let now = Instant::now();
         let mut guard = self.state.lock();
         let state = &mut *guard;
         state.activity.retired.count(closed_by);
-        if let Some(entry) = state.keys.get_mut(key) {
+        *state.activity.reasons.counter(cause) += 1;
+        let mut warning = None;
+        if let Some(entry) = state.keys.get_mut(&key) {
             entry.activity.retired.count(closed_by);
+            *entry.activity.reasons.counter(cause) += 1;
+            if cause == Cause::Unreleased {
+                warning = entry.unreleased.check(&entry.activity, now);
+            }
         }
         if closed_by.leaves_local_time_wait() {
             if let Some(destination) = destination {
-                state.ledger.record(destination, now);
+                state.ledger.record(destination, now.into_std());
             }
         }
         drop(guard);
-        tracing::debug!(key = ?key, closed_by = %closed_by, "retired");
+        tracing::debug!(key = ?key, closed_by = %closed_by, ?cause, "retired");
+        if let Some(warning) = warning {
+            warning.log(&key);
+        }
         if self.is_closed() {
             self.drained.notify_waiters();
         }

@@ -10,6 +10,7 @@ use crate::connection::Connection;
 use crate::key::Key;
 use crate::pool::recency::{Recency, Verdict};
 use crate::pool::slot::Slot;
+use crate::pool::unreleased::UnreleasedWatch;
 use crate::stats::{Activity, KeyStats};
 
 /// A connection and its history.
@@ -64,13 +65,18 @@ pub(crate) struct KeyState<K: Key, C: Connection> {
     /// Idle, lent and connecting.
     pub(crate) open: usize,
     pub(crate) connecting: usize,
+    /// Checkouts waiting for a connection of this key: for its own limit,
+    /// or (when it is under its limit) for room under the pool's total.
     pub(crate) waiters: VecDeque<oneshot::Sender<Handoff<K, C>>>,
+    /// Whether the key is in the pool's `blocked` order.
+    pub(crate) blocked: bool,
     /// Learned from the key's first connection; the ledger's key.
     pub(crate) destination: Option<Destination>,
     /// The pool's use counter when the key was last used (for LRU).
     pub(crate) last_used: u64,
     pub(crate) places: Places,
     pub(crate) activity: Activity,
+    pub(crate) unreleased: UnreleasedWatch,
 }
 
 /// A key's places in the pool's orders by recency: the stamp of its live
@@ -105,10 +111,12 @@ impl<K: Key, C: Connection> KeyState<K, C> {
             open: 0,
             connecting: 0,
             waiters: VecDeque::new(),
+            blocked: false,
             destination: None,
             last_used: tick,
             places: Places::default(),
             activity: Activity::default(),
+            unreleased: UnreleasedWatch::default(),
         }
     }
 
@@ -142,6 +150,9 @@ pub(crate) struct State<K: Key, C: Connection> {
     pub(crate) empty_keys: Recency<K>,
     /// The keys with idle connections, in order of use, for `max_total`.
     pub(crate) idle_keys: Recency<K>,
+    /// Keys with checkouts waiting for room under `max_total`, first come
+    /// first served; each key at most once.
+    pub(crate) blocked: VecDeque<K>,
     /// The earliest idle deadline the reaper was told of.
     pub(crate) next_reap: Option<Instant>,
     pub(crate) closed: bool,
@@ -158,6 +169,7 @@ impl<K: Key, C: Connection> State<K, C> {
             recency: Recency::new(),
             empty_keys: Recency::new(),
             idle_keys: Recency::new(),
+            blocked: VecDeque::new(),
             next_reap: None,
             closed: false,
         }

@@ -53,7 +53,7 @@ impl<K: Key, C: Connection> Drop for Waiter<K, C> {
                 if let Some(shared) = slot.shared().upgrade() {
                     // Counted as a reuse when it was handed over; it was not.
                     shared.uncount_reuse(slot.key());
-                    Arc::clone(&shared).checkin(conn, slot, None);
+                    Arc::clone(&shared).checkin(conn, slot, None, false);
                 }
             }
             // Dropping the slot gives its unit to the next waiter.
