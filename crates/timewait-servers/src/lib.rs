@@ -49,6 +49,7 @@ mod process;
 mod ready;
 mod redis;
 mod supervisor;
+mod tree;
 mod workdir;
 
 pub use error::ServerError;

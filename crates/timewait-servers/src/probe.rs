@@ -1,6 +1,10 @@
 //! The readiness probe's connection: one request through a codec, then a
 //! close that leaves no TIME_WAIT on either side, so probing a server does
 //! not disturb a test that counts its TIME_WAIT entries.
+//!
+//! Every probe connection ends in a reset (`SO_LINGER` zero), whichever way
+//! the probe went: a server that refused the probe (PostgreSQL while it
+//! starts) closes too, and an ordinary close would race its FIN.
 
 use std::io;
 use std::net::SocketAddr;
@@ -66,12 +70,15 @@ impl Probe {
     /// side's never would. Returns what was read and not yet decoded.
     pub(crate) async fn close_after_server(mut self) -> io::Result<BytesMut> {
         while self.stream.read_buf(&mut self.buf).await? != 0 {}
-        self.stream.set_zero_linger()?;
-        Ok(self.buf)
+        Ok(std::mem::take(&mut self.buf))
     }
+}
 
-    /// Resets the connection at once, without asking the server to close.
-    pub(crate) fn abort(self) -> io::Result<()> {
-        self.stream.set_zero_linger()
+impl Drop for Probe {
+    /// Resets the connection.
+    fn drop(&mut self) {
+        if let Err(e) = self.stream.set_zero_linger() {
+            tracing::debug!(error = %e, "probe: cannot set a zero linger");
+        }
     }
 }

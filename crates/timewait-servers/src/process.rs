@@ -21,7 +21,7 @@ const POLL_EVERY: Duration = Duration::from_millis(10);
 const LOG_TAIL_BYTES: u64 = 2048;
 /// How long a dropped server gets to stop gracefully before it is killed.
 const DROP_GRACE: Duration = Duration::from_secs(5);
-/// How long [`Process::kill`] waits for the rest of the group to go.
+/// How long [`Process::kill`] waits for the descendants to go.
 const GROUP_GONE_WITHIN: Duration = Duration::from_secs(2);
 
 /// A running server process, the leader of its own process group.
@@ -121,16 +121,34 @@ impl Process {
         }
     }
 
-    /// Kills the whole process group with SIGKILL, reaps the leader and
-    /// waits briefly for the rest of the group to go.
+    /// Kills the process, its group and every descendant with SIGKILL,
+    /// reaps it and waits briefly until the descendants are gone.
+    ///
+    /// The process is stopped (SIGSTOP) first so it forks no new child
+    /// while its descendants are listed; then the descendants are killed,
+    /// then its group. PostgreSQL's backends lead sessions of their own, so
+    /// the group alone would miss them, and a backend outliving its
+    /// postmaster keeps the cluster's shared memory attached, which stops a
+    /// restart.
     pub(crate) fn kill(&mut self) -> Result<(), ServerError> {
         let server = self.server;
         let Some(mut child) = self.child.take() else {
             return Err(ServerError::NotRunning { server });
         };
         let pid = child.id();
-        let group = pid_of(pid);
-        if let Err(errno) = signal::killpg(group, Signal::SIGKILL) {
+        if let Ok(Some(_)) = child.try_wait() {
+            // Reaped: its pid may be another process's by now.
+            return Ok(());
+        }
+        let leader = pid_of(pid);
+        // Failures here mean the process is gone already; the killpg below
+        // and the wait report what matters.
+        let _ = signal::kill(leader, Signal::SIGSTOP);
+        let descendants = crate::tree::descendants(leader.as_raw());
+        for &descendant in &descendants {
+            let _ = signal::kill(Pid::from_raw(descendant), Signal::SIGKILL);
+        }
+        if let Err(errno) = signal::killpg(leader, Signal::SIGKILL) {
             // ESRCH: the group is already gone.
             if errno != Errno::ESRCH {
                 return Err(signal_error(
@@ -147,10 +165,8 @@ impl Process {
             pid,
             source,
         })?;
-        // The group's other members (PostgreSQL's backends) die on their own
-        // signal; zombies whose parent is gone may linger, so this is bounded.
         let deadline = Instant::now() + GROUP_GONE_WITHIN;
-        while signal::killpg(group, None).is_ok() && Instant::now() < deadline {
+        while !descendants.iter().all(|&d| crate::tree::is_gone(d)) && Instant::now() < deadline {
             std::thread::sleep(POLL_EVERY);
         }
         Ok(())
@@ -180,11 +196,16 @@ impl Drop for Process {
             return;
         };
         let pid = child.id();
-        if matches!(child.try_wait(), Ok(None)) && signal::kill(pid_of(pid), self.graceful).is_ok()
-        {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        if signal::kill(pid_of(pid), self.graceful).is_ok() {
             let deadline = Instant::now() + DROP_GRACE;
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(POLL_EVERY);
+            while Instant::now() < deadline {
+                match child.try_wait() {
+                    Ok(None) => std::thread::sleep(POLL_EVERY),
+                    _ => return,
+                }
             }
         }
         if let Err(e) = self.kill() {

@@ -125,7 +125,7 @@ impl Launch for NginxLaunch {
         let mut probe = Probe::connect(addr).await?;
         if self.config.is_tls() {
             // Accepting is all a plain probe can see of a TLS server.
-            return probe.abort();
+            return Ok(());
         }
         probe
             .send_raw(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
