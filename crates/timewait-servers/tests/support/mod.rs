@@ -1,6 +1,9 @@
-//! What the server tests share: the kernel's count of TIME_WAIT per side,
-//! and how many connections each farewell test makes.
+//! What the tests share: the kernel's count of TIME_WAIT per side, how
+//! many connections each farewell test makes, and (`codec`) feeding a
+//! decoder in pieces.
 #![allow(dead_code)] // each test file uses its own part
+
+pub(crate) mod codec;
 
 use std::net::SocketAddr;
 use std::time::Duration;
