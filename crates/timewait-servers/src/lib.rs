@@ -20,17 +20,23 @@
 //! protocol and PostgreSQL's protocol 3.0, for
 //! [`tokio_util::codec::Framed`].
 //!
-//! ```no_run
-//! use timewait_servers::codec::{Resp, RespCommand};
+//! ```
+//! use futures_util::{SinkExt, StreamExt};
+//! use timewait_servers::codec::{Resp, RespCommand, RespValue};
 //! use timewait_servers::{Redis, RedisConfig};
 //! use tokio_util::codec::Framed;
 //!
-//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let redis = Redis::start(RedisConfig::default()).await?;
 //! let conn = tokio::net::TcpStream::connect(redis.addr()).await?;
-//! let framed = Framed::new(conn, Resp::default());
-//! // framed.send(RespCommand::new(["PING"])).await?; framed.next().await ...
-//! # let _ = (framed, RespCommand::new(["PING"]));
+//! let mut framed = Framed::new(conn, Resp::default());
+//! framed.send(RespCommand::new(["PING"])).await?;
+//! assert_eq!(framed.next().await.transpose()?, Some(RespValue::Simple("PONG".into())));
+//! // The farewell: the server answers, then closes first.
+//! framed.send(RespCommand::new(["QUIT"])).await?;
+//! assert_eq!(framed.next().await.transpose()?, Some(RespValue::Simple("OK".into())));
+//! assert!(framed.next().await.is_none());
 //! # Ok(()) }
 //! ```
 

@@ -57,11 +57,12 @@ impl MemcachedConfig {
 /// A `memcached` listening on `127.0.0.1` and a fresh port (TCP only, 64 MiB
 /// of memory), run from a temporary directory of its own; stopped on drop.
 ///
-/// ```no_run
-/// # async fn f() -> Result<(), timewait_servers::ServerError> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use timewait_servers::{Memcached, MemcachedConfig};
 /// let memcached = Memcached::start(MemcachedConfig::default()).await?;
-/// let conn = tokio::net::TcpStream::connect(memcached.addr()).await;
+/// let conn = tokio::net::TcpStream::connect(memcached.addr()).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -107,7 +108,8 @@ impl Memcached {
         self.inner.last_start()
     }
 
-    /// Stops it with SIGTERM and waits for it to exit.
+    /// Stops it with SIGTERM and waits for it to exit: memcached notices at
+    /// its next clock tick, so this takes up to a second.
     pub async fn stop(&mut self) -> Result<(), ServerError> {
         self.inner.stop().await
     }

@@ -74,11 +74,13 @@ impl PostgresConfig {
 /// Unix socket), accepting role [`POSTGRES_USER`] without a password;
 /// stopped on drop.
 ///
-/// ```no_run
-/// # async fn f() -> Result<(), timewait_servers::ServerError> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use timewait_servers::{Postgres, PostgresConfig};
 /// let postgres = Postgres::start(PostgresConfig::default()).await?;
-/// let conn = tokio::net::TcpStream::connect(postgres.addr()).await;
+/// assert!(postgres.dir().join("data/PG_VERSION").exists());
+/// let conn = tokio::net::TcpStream::connect(postgres.addr()).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]

@@ -59,11 +59,17 @@ impl RedisConfig {
 /// persistence and its working directory in a temporary directory of its
 /// own; stopped on drop.
 ///
-/// ```no_run
-/// # async fn f() -> Result<(), timewait_servers::ServerError> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), timewait_servers::ServerError> {
 /// use timewait_servers::{Redis, RedisConfig};
-/// let redis = Redis::start(RedisConfig::default()).await?;
-/// let conn = tokio::net::TcpStream::connect(redis.addr()).await;
+/// let mut redis = Redis::start(RedisConfig::default()).await?;
+/// let addr = redis.addr();
+/// assert!(addr.ip().is_loopback());
+/// redis.kill()?;
+/// redis.restart().await?;
+/// assert_eq!(redis.addr(), addr);
+/// redis.stop().await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]

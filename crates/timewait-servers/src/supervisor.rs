@@ -21,6 +21,12 @@ pub(crate) const DEFAULT_READY_WITHIN: Duration = Duration::from_secs(30);
 /// How long a graceful stop may take before the server is killed.
 pub(crate) const STOP_WITHIN: Duration = Duration::from_secs(10);
 
+/// How many fresh ports [`Supervisor::start`] tries.
+const PORT_ATTEMPTS: u32 = 3;
+/// What each of the four servers logs when its port is taken (`EADDRINUSE`'s
+/// text).
+const ADDRESS_IN_USE: &str = "Address already in use";
+
 /// How one kind of server is run and probed.
 pub(crate) trait Launch {
     /// The server's name in messages: `redis`, `memcached`...
@@ -54,22 +60,38 @@ pub(crate) struct Supervisor<L> {
 impl<L: Launch> Supervisor<L> {
     /// Starts the server on a fresh loopback port and waits until it
     /// answers, up to `ready_within`.
+    ///
+    /// The port is free when chosen, but another socket may take it before
+    /// the server binds it: a server that exits because its address is in
+    /// use is started again on another port, up to [`PORT_ATTEMPTS`] times.
     pub(crate) async fn start(
         launch: L,
         dir: Workdir,
         ready_within: Duration,
     ) -> Result<Self, ServerError> {
-        let addr = crate::workdir::fresh_addr(L::NAME).await?;
         let mut this = Self {
             process: None,
             launch,
-            addr,
+            addr: crate::workdir::fresh_addr(L::NAME).await?,
             ready_within,
             last_start: Duration::ZERO,
             dir,
         };
-        this.run().await?;
-        Ok(this)
+        let mut attempt = 1;
+        loop {
+            match this.run().await {
+                Ok(()) => return Ok(this),
+                Err(ServerError::Exited { log_tail, .. })
+                    if attempt < PORT_ATTEMPTS && log_tail.contains(ADDRESS_IN_USE) =>
+                {
+                    tracing::debug!(server = L::NAME, addr = %this.addr, "port taken; trying another");
+                    this.process = None;
+                    this.addr = crate::workdir::fresh_addr(L::NAME).await?;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Starts the process again on the same address and waits until it

@@ -22,15 +22,16 @@ use crate::workdir::Workdir;
 /// by [`NginxConfig`]; its configuration, pid file, logs and temporary
 /// files all in a temporary directory of its own; stopped on drop.
 ///
-/// ```no_run
-/// # async fn f() -> Result<(), timewait_servers::ServerError> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
 /// use timewait_servers::{Nginx, NginxConfig};
 /// let config = NginxConfig::default()
 ///     .keepalive_requests(100)
 ///     .keepalive_timeout(Duration::from_secs(5), Some(Duration::from_secs(4)));
 /// let nginx = Nginx::start(config).await?;
-/// let conn = tokio::net::TcpStream::connect(nginx.addr()).await;
+/// let conn = tokio::net::TcpStream::connect(nginx.addr()).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
