@@ -2,15 +2,18 @@
 //! directory, `trust` authentication, run as the `postgres` user when this
 //! process is root.
 
+mod cluster;
+
 use std::io;
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use nix::unistd::{Gid, Uid, User};
+use nix::unistd::{Gid, Uid};
+
+use cluster::{SYSTEM_USER, init_cluster, pg_command, run_as, setup};
 
 use crate::ServerError;
 use crate::codec::{PgBackend, PgCodec, PgFrontend};
@@ -20,9 +23,8 @@ use crate::workdir::Workdir;
 
 /// The role `initdb` creates, and the database it connects to.
 pub const POSTGRES_USER: &str = "postgres";
-/// The system user the server runs as when this process is root (PostgreSQL
-/// refuses to run as root).
-const SYSTEM_USER: &str = "postgres";
+/// The server's name in messages.
+const NAME: &str = "postgres";
 /// The cluster's directory inside the instance's directory.
 const DATA: &str = "data";
 
@@ -176,7 +178,7 @@ impl Postgres {
 }
 
 impl Launch for PostgresLaunch {
-    const NAME: &'static str = "postgres";
+    const NAME: &'static str = NAME;
     const GRACEFUL: Signal = Signal::SIGINT;
 
     fn command(&self, addr: SocketAddr, dir: &Workdir) -> Result<Command, ServerError> {
@@ -226,87 +228,5 @@ impl Launch for PostgresLaunch {
         probe.send(&mut codec, PgFrontend::Terminate).await?;
         probe.close_after_server().await?;
         Ok(())
-    }
-}
-
-/// Whom to run `initdb` and `postgres` as: the `postgres` user when this
-/// process is root, else (`None`) this process's user.
-fn run_as() -> Result<Option<(Uid, Gid)>, ServerError> {
-    if !Uid::effective().is_root() {
-        return Ok(None);
-    }
-    match User::from_name(SYSTEM_USER) {
-        Ok(Some(user)) => Ok(Some((user.uid, user.gid))),
-        Ok(None) => Err(ServerError::MissingUser {
-            user: SYSTEM_USER,
-            package: "postgresql",
-        }),
-        Err(errno) => Err(setup(format!("look up user {SYSTEM_USER}"), errno.into())),
-    }
-}
-
-/// `program` run from `dir` in the C locale, as `run_as` if given: the
-/// process is `program` itself (no `runuser` in between), so signals reach
-/// it directly.
-fn pg_command(program: &Path, dir: &Workdir, run_as: Option<(Uid, Gid)>) -> Command {
-    let mut command = Command::new(program);
-    command
-        .current_dir(dir.path())
-        .env("LC_ALL", "C")
-        .env("LANG", "C")
-        .env_remove("PGDATA")
-        .env_remove("PGPORT")
-        .env_remove("PGHOST");
-    if let Some((uid, gid)) = run_as {
-        command.uid(uid.as_raw()).gid(gid.as_raw());
-    }
-    command
-}
-
-/// Runs `initdb` for a cluster in `dir/data` with `trust` authentication.
-async fn init_cluster(
-    initdb: &Path,
-    dir: &Workdir,
-    run_as: Option<(Uid, Gid)>,
-) -> Result<(), ServerError> {
-    let mut command = pg_command(initdb, dir, run_as);
-    command
-        .arg("-D")
-        .arg(dir.join(DATA))
-        .args(["-U", POSTGRES_USER])
-        .args(["-A", "trust"])
-        .args(["-E", "UTF8"])
-        .args(["--locale", "C"])
-        .arg("--no-sync")
-        .arg("--no-instructions");
-    tracing::debug!(?command, "initdb");
-    let program = initdb.to_owned();
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .map_err(|join| setup("run initdb".into(), io::Error::other(join)))?
-        .map_err(|source| ServerError::Spawn {
-            server: PostgresLaunch::NAME,
-            program: program.clone(),
-            source,
-        })?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stderr));
-    let tail: Vec<&str> = text.lines().rev().take(20).collect();
-    Err(ServerError::Prepare {
-        server: PostgresLaunch::NAME,
-        program,
-        status: output.status,
-        output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-    })
-}
-
-fn setup(what: String, source: io::Error) -> ServerError {
-    ServerError::Setup {
-        server: PostgresLaunch::NAME,
-        what,
-        source,
     }
 }
