@@ -92,6 +92,12 @@ impl Memcached {
         })
     }
 
+    /// The end of its log (`server.log` in its directory: what it wrote
+    /// to its standard output and error), for a failing test to show.
+    pub fn log_tail(&self) -> String {
+        self.inner.log_tail()
+    }
+
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.inner.addr()

@@ -21,6 +21,8 @@ pub(crate) const DEFAULT_READY_WITHIN: Duration = Duration::from_secs(30);
 /// How long a graceful stop may take before the server is killed.
 pub(crate) const STOP_WITHIN: Duration = Duration::from_secs(10);
 
+/// The server's standard output and error, in its directory.
+const LOG: &str = "server.log";
 /// How many fresh ports [`Supervisor::start`] tries.
 const PORT_ATTEMPTS: u32 = 3;
 /// What each of the four servers logs when its port is taken (`EADDRINUSE`'s
@@ -98,7 +100,7 @@ impl<L: Launch> Supervisor<L> {
     /// answers.
     async fn run(&mut self) -> Result<(), ServerError> {
         let started = Instant::now();
-        let log = self.dir.join("server.log");
+        let log = self.dir.join(LOG);
         let command = self.launch.command(self.addr, &self.dir)?;
         let process = self
             .process
@@ -121,6 +123,11 @@ impl<L: Launch> Supervisor<L> {
     /// The server's directory.
     pub(crate) fn dir(&self) -> &Workdir {
         &self.dir
+    }
+
+    /// The end of the server's log (its standard output and error).
+    pub(crate) fn log_tail(&self) -> String {
+        crate::process::log_tail(&self.dir.join(LOG))
     }
 
     /// The launch settings.

@@ -95,3 +95,20 @@ async fn memcached_killed_and_restarted_serves_new_connections_on_its_port() {
         version(&mut after).await;
     }
 }
+
+#[tokio::test]
+async fn memcached_closes_idle_clients_first_after_its_idle_timeout() {
+    let config = MemcachedConfig::default().idle_timeout(Some(std::time::Duration::from_secs(1)));
+    let memcached = Memcached::start(config).await.unwrap();
+    let mut conn = connect(&memcached).await;
+    version(&mut conn).await;
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), conn.next()).await;
+    assert!(matches!(closed, Ok(None)), "{closed:?}");
+    drop(conn);
+    assert_eq!(
+        support::sides(memcached.addr()).await,
+        support::all_on_the_server(1),
+        "{}",
+        memcached.log_tail()
+    );
+}

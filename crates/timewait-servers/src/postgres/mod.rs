@@ -76,6 +76,10 @@ impl PostgresConfig {
 /// Unix socket), accepting role [`POSTGRES_USER`] without a password;
 /// stopped on drop.
 ///
+/// Run as root, the server runs as the `postgres` user, which must be able
+/// to reach the directory: the system's temporary directory (`TMPDIR`, else
+/// `/tmp`) must be searchable by others.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -135,6 +139,12 @@ impl Postgres {
             inner: Supervisor::start(launch, dir, ready_within).await?,
             init_time,
         })
+    }
+
+    /// The end of its log (`server.log` in its directory: what it wrote
+    /// to its standard output and error), for a failing test to show.
+    pub fn log_tail(&self) -> String {
+        self.inner.log_tail()
     }
 
     /// The address it listens on.
