@@ -136,7 +136,7 @@ impl Launch for MemcachedLaunch {
     const GRACEFUL: Signal = Signal::SIGTERM;
 
     fn command(&self, addr: SocketAddr, dir: &Workdir) -> Result<Command, ServerError> {
-        let mut command = Command::new(&self.binary);
+        let mut command = crate::process::server_command(&self.binary);
         command
             .current_dir(dir.path())
             .args(["-l", &addr.ip().to_string()])

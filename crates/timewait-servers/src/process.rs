@@ -24,6 +24,29 @@ const DROP_GRACE: Duration = Duration::from_secs(5);
 /// How long [`Process::kill`] waits for the descendants to go.
 const GROUP_GONE_WITHIN: Duration = Duration::from_secs(2);
 
+/// Where util-linux (essential in Debian) puts `setpriv`.
+const SETPRIV: &str = "/usr/bin/setpriv";
+
+/// A command that runs `program` as a server: through `setpriv
+/// --pdeathsig KILL` where it exists, so the server is killed when the
+/// thread that started it exits, even when the test process is killed or
+/// interrupted before it can stop its servers (they are in process groups
+/// of their own, so a Ctrl-C at the terminal does not reach them).
+/// `setpriv` executes the server in its place: the pid is the server's.
+///
+/// The kernel sends the signal when the starting *thread* ends: a server
+/// must be started from a thread that outlives it (a test's own thread, as
+/// `#[tokio::test]` runs it, or a runtime's worker).
+pub(crate) fn server_command(program: &Path) -> Command {
+    if Path::new(SETPRIV).is_file() {
+        let mut command = Command::new(SETPRIV);
+        command.args(["--pdeathsig", "KILL", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
 /// A running server process, the leader of its own process group.
 #[derive(Debug)]
 pub(crate) struct Process {

@@ -146,7 +146,7 @@ impl Launch for RedisLaunch {
             .config
             .idle_timeout
             .map_or(0, |idle| idle.as_secs().max(1));
-        let mut command = Command::new(&self.binary);
+        let mut command = crate::process::server_command(&self.binary);
         command
             .current_dir(dir.path())
             .args(["--port", &addr.port().to_string()])

@@ -116,7 +116,7 @@ impl Launch for NginxLaunch {
             "nginx.conf",
             &self.config.render(addr, dir.path()),
         )?;
-        let mut command = Command::new(&self.binary);
+        let mut command = crate::process::server_command(&self.binary);
         command
             .current_dir(dir.path())
             .arg("-p")

@@ -32,11 +32,14 @@ pub(super) fn run_as() -> Result<Option<(Uid, Gid)>, ServerError> {
     }
 }
 
-/// `program` run from `dir` in the C locale, as `run_as` if given: the
-/// process is `program` itself (no `runuser` in between), so signals reach
-/// it directly.
-pub(super) fn pg_command(program: &Path, dir: &Workdir, run_as: Option<(Uid, Gid)>) -> Command {
-    let mut command = Command::new(program);
+/// `command` set to run from `dir` in the C locale, as `run_as` if given:
+/// the user is switched by this process before the program is executed (no
+/// `runuser` in between), so signals reach the program directly.
+pub(super) fn pg_command(
+    mut command: Command,
+    dir: &Workdir,
+    run_as: Option<(Uid, Gid)>,
+) -> Command {
     command
         .current_dir(dir.path())
         .env("LC_ALL", "C")
@@ -56,7 +59,7 @@ pub(super) async fn init_cluster(
     dir: &Workdir,
     run_as: Option<(Uid, Gid)>,
 ) -> Result<(), ServerError> {
-    let mut command = pg_command(initdb, dir, run_as);
+    let mut command = pg_command(Command::new(initdb), dir, run_as);
     command
         .arg("-D")
         .arg(dir.join(DATA))

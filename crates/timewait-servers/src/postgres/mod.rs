@@ -192,7 +192,11 @@ impl Launch for PostgresLaunch {
     const GRACEFUL: Signal = Signal::SIGINT;
 
     fn command(&self, addr: SocketAddr, dir: &Workdir) -> Result<Command, ServerError> {
-        let mut command = pg_command(&self.postgres, dir, self.run_as);
+        let mut command = pg_command(
+            crate::process::server_command(&self.postgres),
+            dir,
+            self.run_as,
+        );
         let idle = self
             .config
             .idle_session_timeout
