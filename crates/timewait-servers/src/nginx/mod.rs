@@ -1,0 +1,148 @@
+//! nginx on loopback, from a configuration generated in its own temporary
+//! directory.
+
+mod config;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+pub use config::{NGINX_BODY, NginxConfig};
+
+use crate::ServerError;
+use crate::probe::Probe;
+use crate::supervisor::{Launch, Supervisor};
+use crate::workdir::Workdir;
+
+/// nginx serving [`NGINX_BODY`] on `127.0.0.1` and a fresh port, configured
+/// by [`NginxConfig`]; its configuration, pid file, logs and temporary
+/// files all in a temporary directory of its own; stopped on drop.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use timewait_servers::{Nginx, NginxConfig};
+/// let config = NginxConfig::default()
+///     .keepalive_requests(100)
+///     .keepalive_timeout(Duration::from_secs(5), Some(Duration::from_secs(4)));
+/// let nginx = Nginx::start(config).await?;
+/// let conn = tokio::net::TcpStream::connect(nginx.addr()).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Nginx {
+    inner: Supervisor<NginxLaunch>,
+}
+
+#[derive(Debug)]
+struct NginxLaunch {
+    binary: std::path::PathBuf,
+    config: NginxConfig,
+}
+
+impl Nginx {
+    /// Writes its configuration, starts nginx and waits until `GET /`
+    /// answers 200 (with TLS, until it accepts a connection).
+    ///
+    /// Errors: [`ServerError::MissingBinary`] if nginx is not installed,
+    /// [`ServerError::Exited`] (with its log: a bad certificate ends up
+    /// there) or [`ServerError::NotReady`] if it does not come up.
+    pub async fn start(config: NginxConfig) -> Result<Self, ServerError> {
+        let binary = crate::binary::find("nginx", "nginx", config.binary.as_deref())?;
+        let dir = Workdir::new(NginxLaunch::NAME)?;
+        let ready_within = config.ready_within;
+        let launch = NginxLaunch { binary, config };
+        Ok(Self {
+            inner: Supervisor::start(launch, dir, ready_within).await?,
+        })
+    }
+
+    /// The end of its log (`server.log` in its directory: what it wrote
+    /// to its standard output and error), for a failing test to show.
+    pub fn log_tail(&self) -> String {
+        self.inner.log_tail()
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr()
+    }
+
+    /// Its temporary directory (`nginx.conf`, `server.log`, `access.log`).
+    pub fn dir(&self) -> &Path {
+        self.inner.dir().path()
+    }
+
+    /// Whether it serves TLS.
+    pub fn is_tls(&self) -> bool {
+        self.inner.launch().config.is_tls()
+    }
+
+    /// How long the last start or restart took until it answered.
+    pub fn last_start(&self) -> Duration {
+        self.inner.last_start()
+    }
+
+    /// Stops it with SIGQUIT (nginx's graceful shutdown: idle connections
+    /// are closed, requests in flight finish) and waits for it to exit.
+    pub async fn stop(&mut self) -> Result<(), ServerError> {
+        self.inner.stop().await
+    }
+
+    /// Kills it with SIGKILL, at once.
+    pub fn kill(&mut self) -> Result<(), ServerError> {
+        self.inner.kill()
+    }
+
+    /// Starts it again on the same port (stopping it first if it runs).
+    pub async fn restart(&mut self) -> Result<(), ServerError> {
+        self.inner.restart().await
+    }
+}
+
+impl Launch for NginxLaunch {
+    const NAME: &'static str = "nginx";
+    const GRACEFUL: Signal = Signal::SIGQUIT;
+
+    fn command(&self, addr: SocketAddr, dir: &Workdir) -> Result<Command, ServerError> {
+        // Written at each start: a restart finds the file as it was.
+        let conf = dir.write(
+            Self::NAME,
+            "nginx.conf",
+            &self.config.render(addr, dir.path()),
+        )?;
+        let mut command = crate::process::server_command(&self.binary);
+        command
+            .current_dir(dir.path())
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf)
+            // The log before the configuration is read, too.
+            .args(["-e", "stderr"]);
+        Ok(command)
+    }
+
+    async fn probe(&self, addr: SocketAddr) -> io::Result<()> {
+        let mut probe = Probe::connect(addr).await?;
+        if self.config.is_tls() {
+            // Accepting is all a plain probe can see of a TLS server.
+            return Ok(());
+        }
+        probe
+            .send_raw(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let response = probe.close_after_server().await?;
+        if response.starts_with(b"HTTP/1.1 200 ") {
+            Ok(())
+        } else {
+            let head = String::from_utf8_lossy(&response[..response.len().min(80)]).into_owned();
+            Err(io::Error::other(format!("GET / answered {head:?}")))
+        }
+    }
+}
