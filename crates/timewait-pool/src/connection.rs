@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::io;
+use std::time::Duration;
 
 use timewait_core::ledger::Destination;
 
@@ -37,6 +38,25 @@ pub trait Connection: Send + Sized + 'static {
     /// own side under [`ClosePolicy::PeerFirst`](crate::ClosePolicy::PeerFirst),
     /// so that its close is a passive one and TIME_WAIT lands on the peer.
     fn peer_close(&mut self) -> impl Future<Output = io::Result<PeerClose>> + Send + '_;
+
+    /// An idle limit the peer announced for this connection (an HTTP
+    /// server's `Keep-Alive: timeout=N`, less a margin so that its close
+    /// never races a new request): once idle this long the pool stops
+    /// lending it, even if its reaper runs late, and retires it by waiting
+    /// for the peer's close. The pool's own limits still apply; the earlier
+    /// wins. Asked at each check-in. `None` (the default): none announced.
+    fn peer_idle_limit(&self) -> Option<Duration> {
+        None
+    }
+
+    /// How many more uses the peer allows on this connection, the next one
+    /// included (an HTTP server's `Keep-Alive: max=M`). `Some(1)`: the next
+    /// lease is the last ([`Pooled::is_final_use`](crate::Pooled::is_final_use)
+    /// says so); `Some(0)`: none, and the connection is retired at check-in.
+    /// `None` (the default): no limit announced.
+    fn remaining_uses(&self) -> Option<u64> {
+        None
+    }
 
     /// Closes the connection now, from this side: a FIN goes out first, and
     /// this side keeps the TIME_WAIT entry (unless the peer's FIN arrived

@@ -178,14 +178,19 @@ impl<K: Key, C: Connection> Pooled<K, C> {
     }
 
     /// Whether this is the connection's last use: the pool will retire it
-    /// when the lease ends (its use count or its lifetime is spent, or it
-    /// was asked to). An HTTP/1.1 client sends `Connection: close` on this
+    /// when the lease ends (its use count or its lifetime is spent, its peer
+    /// allows no more uses, or it was asked to). An HTTP/1.1 client sends `Connection: close` on this
     /// request, so that the server closes first (RFC 9112 §9.6).
     ///
     /// Once it says `true` it keeps saying so: a lifetime only runs out.
     pub fn is_final_use(&self) -> bool {
         self.final_use
             || self.retire.is_some()
+            || self
+                .conn()
+                .io
+                .remaining_uses()
+                .is_some_and(|left| left <= 1)
             || self.max_lifetime.is_some_and(|life| self.age() >= life)
     }
 

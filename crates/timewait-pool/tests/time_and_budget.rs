@@ -353,3 +353,51 @@ async fn an_idle_connection_the_server_closed_is_not_charged_as_a_local_close() 
     assert_eq!(total.activity.retired.local, 0, "{total:?}");
     assert_eq!(total.local_time_wait, 0, "no port charged");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_limit_the_peer_announced_ends_lending_before_the_pools_own() {
+    // An HTTP server's `Keep-Alive: timeout=10` (less a margin), say: the
+    // pool's 90 s idle timeout does not keep the connection lendable past it.
+    let connector = Connector::new(Server::Echo);
+    let pool = TestPool::new(builder().build().unwrap(), connector.clone());
+    let mut conn = pool.get("k").await.unwrap();
+    conn.peer_idle_limit = Some(Duration::from_secs(10));
+    let id = conn.id;
+    conn.release();
+    advance(Duration::from_secs(9)).await;
+    let again = pool.get("k").await.unwrap();
+    assert!(again.is_reused() && again.id == id);
+    again.release();
+    advance(Duration::from_secs(10)).await;
+    settle().await;
+    let stats = pool.stats().total;
+    assert_eq!(stats.idle, 0, "{stats:?}");
+    assert_eq!(stats.activity.reasons.expired, 1, "{stats:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_uses_the_peer_allows_make_the_last_one_final_and_none_retires() {
+    // An HTTP server's `Keep-Alive: max=2`, counting down as it answers.
+    let pool = TestPool::new(builder().build().unwrap(), Connector::new(Server::Echo));
+    let mut conn = pool.get("k").await.unwrap();
+    conn.remaining_uses = Some(2);
+    assert!(!conn.is_final_use());
+    conn.remaining_uses = Some(1);
+    conn.release();
+    let mut conn = pool.get("k").await.unwrap();
+    assert!(conn.is_reused());
+    assert!(conn.is_final_use(), "the peer allows this use only");
+    conn.remaining_uses = Some(0);
+    conn.release();
+    settle().await;
+    let stats = pool.stats().total;
+    assert_eq!(
+        (stats.open, stats.activity.reasons.used_up),
+        (0, 1),
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.activity.retired.by_peer, 1,
+        "the farewell made the server close"
+    );
+}

@@ -144,14 +144,15 @@ impl<K: Key, C: Connection> Shared<K, C> {
         }
     }
 
-    /// When an idle connection stops being lent: its idle limit or its end of
-    /// life, whichever comes first. A limit too long to add to an instant is
-    /// no limit.
+    /// When an idle connection stops being lent: the pool's idle limit, the
+    /// one its peer announced, or its end of life, whichever comes first. A
+    /// limit too long to add to an instant is no limit.
     pub(crate) fn idle_deadline(&self, conn: &Conn<C>, now: Instant) -> Option<Instant> {
-        let idle = self
-            .config
-            .idle_limit()
-            .and_then(|limit| now.checked_add(limit));
+        let limit = match (self.config.idle_limit(), conn.io.peer_idle_limit()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let idle = limit.and_then(|limit| now.checked_add(limit));
         let life = self
             .config
             .max_lifetime
@@ -174,8 +175,10 @@ impl<K: Key, C: Connection> Shared<K, C> {
             .is_some_and(|life| now.saturating_duration_since(conn.created) >= life)
     }
 
-    /// Whether the connection has served its maximum number of checkouts.
+    /// Whether the connection has served its maximum number of checkouts,
+    /// or every use its peer allows.
     pub(crate) fn used_up(&self, conn: &Conn<C>) -> bool {
         self.config.max_uses.is_some_and(|max| conn.uses >= max)
+            || conn.io.remaining_uses() == Some(0)
     }
 }

@@ -91,11 +91,12 @@ impl<K: Key, C: Connection> Shared<K, C> {
     ) -> Option<Pooled<K, C>> {
         // Plain idle deadlines are the reaper's (lending a connection a
         // moment past one harms nobody). Past a deadline set by the peer's
-        // keep-alive, though, the server may be closing it right now, and a
+        // keep-alive (configured, or announced by the connection), though, the server may be closing it right now, and a
         // reaper that runs late must not let it be lent. So the clock is read
         // only when a lifetime or such a deadline applies; a use count needs
         // none.
-        let keep_alive_deadline = self.config.keep_alive.and(idle_deadline);
+        let set_by_peer = self.config.keep_alive.is_some() || conn.io.peer_idle_limit().is_some();
+        let keep_alive_deadline = idle_deadline.filter(|_| set_by_peer);
         let clock = self.config.max_lifetime.is_some() || keep_alive_deadline.is_some();
         let expired = self.used_up(&conn)
             || clock.then(Instant::now).is_some_and(|now| {

@@ -37,6 +37,9 @@ pub enum Ended {
 pub struct TestConn {
     pub id: usize,
     pub key: &'static str,
+    /// What the connection says its peer announced (an HTTP `Keep-Alive`).
+    pub peer_idle_limit: Option<std::time::Duration>,
+    pub remaining_uses: Option<u64>,
     io: DuplexStream,
     remote: SocketAddr,
     log: Arc<Mutex<Vec<(usize, Ended)>>>,
@@ -92,6 +95,14 @@ impl Connection for TestConn {
 
     fn destination(&self) -> Option<Destination> {
         Some(Destination::new(self.remote))
+    }
+
+    fn peer_idle_limit(&self) -> Option<std::time::Duration> {
+        self.peer_idle_limit
+    }
+
+    fn remaining_uses(&self) -> Option<u64> {
+        self.remaining_uses
     }
 
     async fn peer_close(&mut self) -> io::Result<PeerClose> {
@@ -154,6 +165,8 @@ impl tower::Service<&'static str> for Connector {
         std::future::ready(Ok(TestConn {
             id,
             key,
+            peer_idle_limit: None,
+            remaining_uses: None,
             io: client,
             remote: "127.0.0.1:7".parse().unwrap(),
             log: self.log.clone(),
