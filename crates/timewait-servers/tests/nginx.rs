@@ -238,3 +238,25 @@ async fn nginx_serves_https_given_a_certificate_and_key() {
     assert!(body.starts_with("HTTP/1.1 200 "), "{body}");
     assert!(body.ends_with(NGINX_BODY), "{body}");
 }
+
+#[tokio::test]
+async fn nginx_answers_options_star_with_400_and_closes_first() {
+    // What a pool would send to retire an idle connection when the server's
+    // keep-alive timeout is unknown (HTTP.md): nginx refuses it, but still
+    // closes first.
+    let nginx = Nginx::start(NginxConfig::default()).await.unwrap();
+    let mut conn = connect(&nginx).await;
+    conn.write_all(b"OPTIONS * HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    conn.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+    assert!(text.contains("Connection: close"), "{text}");
+    drop(conn);
+    assert_eq!(
+        support::sides(nginx.addr()).await,
+        support::all_on_the_server(1)
+    );
+}
