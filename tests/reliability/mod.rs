@@ -11,6 +11,7 @@ pub mod memory;
 pub mod netns;
 pub mod process;
 pub mod rng;
+pub mod tagged_server;
 
 use std::future::Future;
 use std::io;
