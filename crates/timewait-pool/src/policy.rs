@@ -54,8 +54,16 @@ impl fmt::Display for ClosePolicy {
     }
 }
 
-/// What [`ClosePolicy::PeerFirst`] does when the peer has not closed within
-/// the grace period.
+/// How [`ClosePolicy::PeerFirst`] closes a connection when the peer cannot
+/// be made to close first.
+///
+/// It applies when the peer has not closed within the grace period (or the
+/// farewell could not be sent within it), and at once, without waiting,
+/// when waiting would be wrong or cannot be afforded: the lease was dropped
+/// without a release or released mid-exchange (a farewell could be read as
+/// the rest of a request), the connection is broken (an I/O error, a FIN
+/// this side sent, marked broken), or `max_retiring` retirements are already
+/// waiting for their peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Fallback {
