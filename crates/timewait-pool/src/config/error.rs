@@ -50,7 +50,7 @@ pub enum ConfigError {
         /// The keep-alive margin.
         margin: Duration,
     },
-    /// [`ClosePolicy::PeerFirst`] with nothing that makes the peer close:
+    /// [`ClosePolicy::PeerFirst`](crate::ClosePolicy::PeerFirst) with nothing that makes the peer close:
     /// every retirement would hold its descriptor for the grace period and
     /// then close from this side anyway.
     #[error(
