@@ -275,23 +275,39 @@ fn the_pool_under_local_close_waits_for_a_port_when_configured_to_wait() {
     };
     let server = ServerSide::start(&pair);
     let addr = server.addr;
-    let (made, waited, stats) = in_client(&pair, move || async move {
+    let (made, waited, stats, log) = in_client(&pair, move || async move {
+        let log = Log::default();
+        let _subscriber = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::WARN)
+                .with_ansi(false)
+                .with_writer(log.clone())
+                .finish(),
+        );
         let mut pool = pool_in_client_namespace(
             one_request_builder(ClosePolicy::Local).on_ports_exhausted(OnPortsExhausted::Wait),
         );
         let (made, error) = requests_until_error(&mut pool, addr, PORTS as usize).await;
         assert!(error.is_none(), "{error:?}");
+        assert_eq!(log.text(), "", "no warning before the ports are spent");
         // Every port is in TIME_WAIT: the next checkout waits for the first
         // to end, about a minute from now. It is still waiting, not failed,
         // when given up here.
         let next =
             tokio::time::timeout(Duration::from_millis(500), checkout(&mut pool, addr)).await;
         let waited = next.is_err();
-        (made, waited, pool.stats())
+        (made, waited, pool.stats(), log.text())
     });
     server.stop();
     assert_eq!(made, PORTS as usize);
     assert!(waited, "the checkout past the budget did not wait");
+    // The wait said why, once, before it began: a user sees a warning, not
+    // a hang.
+    eprintln!("the waiting checkout logged: {log}");
+    assert_eq!(log.matches("WARN").count(), 1, "{log}");
+    assert!(log.contains("waiting for one to free"), "{log}");
+    assert!(log.contains(&format!("ports_in_time_wait={PORTS}")), "{log}");
+    assert!(log.contains(&addr.to_string()), "{log}");
     assert_eq!(stats.total.activity.budget_waits, 1, "{:?}", stats.total);
     assert_pool_stopped_before_the_kernel(&stats, made);
 }
@@ -348,4 +364,33 @@ fn the_pool_under_peer_first_completes_a_thousand_requests_through_a_hundred_por
         "the server closed every connection first"
     );
     assert!(server_side.server > 0, "TIME_WAIT is on the server");
+}
+
+/// What a test's subscriber wrote, for assertions on warnings.
+#[derive(Clone, Default)]
+struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Log {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Log {
+    type Writer = Log;
+
+    fn make_writer(&'a self) -> Log {
+        self.clone()
+    }
 }
