@@ -1,0 +1,3 @@
+//! The watch benchmark (written next).
+
+fn main() {}
