@@ -70,8 +70,9 @@ pub fn time_to_exhaustion(
             .max(start);
         let held = (open + (n - k as u64)) as f64;
         let t = ((capacity - held) / rate).max(start);
-        let last = k == remaining.len();
-        if t < end || (last && t <= end) {
+        // Reaching the capacity exactly at T is the steady state filling
+        // every port but not overflowing it: `plan` calls that a fit too.
+        if t < end {
             return Exhaustion::In(Duration::from_secs_f64(t));
         }
         start = end;
