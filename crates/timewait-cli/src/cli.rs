@@ -200,15 +200,17 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
         Some(at) => text.split_at(at),
         None => (text, "s"),
     };
+    let not_a_duration = || format!("{text:?} is not a duration such as 1s or 500ms");
+    if number.is_empty() {
+        return Err(not_a_duration());
+    }
     let seconds_per_unit = match unit {
         "ms" => 0.001,
         "s" => 1.0,
         "m" => 60.0,
         _ => return Err(format!("unknown unit {unit:?}: use ms, s or m")),
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 1s or 500ms"))?;
+    let value: f64 = number.parse().map_err(|_| not_a_duration())?;
     let seconds = value * seconds_per_unit;
     if !(0.0..=86_400.0).contains(&seconds) {
         return Err(format!("{text:?} is out of range: give 0 to 24 hours"));

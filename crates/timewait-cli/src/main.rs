@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind;
 use timewait_cli::cli::Cli;
-use timewait_cli::error::{EXIT_USAGE, one_line, usage_line};
+use timewait_cli::error::{CliError, EXIT_USAGE, one_line, usage_line};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -37,6 +37,9 @@ fn main() -> ExitCode {
     let mut out = stdout.lock();
     match timewait_cli::run(&cli, &mut out) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`timewait census | head`): it has what it
+        // wanted, and there is nobody left to tell.
+        Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("timewait: {}", one_line(&e.to_string()));
             ExitCode::from(e.exit_code())

@@ -76,12 +76,12 @@ pub fn entry_size(path: Option<&Path>) -> Result<EntrySize, crate::error::CliErr
                 },
                 Err(reason) => EntrySize {
                     bytes: None,
-                    from: format!("unknown: {SLABINFO}: {reason}"),
+                    from: format!("{SLABINFO}: {reason}"),
                 },
             },
             Err(e) => EntrySize {
                 bytes: None,
-                from: format!("unknown: cannot read {SLABINFO} ({e}); run as root to measure it"),
+                from: format!("cannot read {SLABINFO} ({e}); run as root to measure it"),
             },
         }),
     }
