@@ -44,16 +44,18 @@ pub fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// A rate with one decimal under 10,000, none above.
+/// A rate with one decimal under 10,000 (none when it is a whole number),
+/// none above.
 ///
 /// ```
 /// use timewait_cli::fmt::rate;
 ///
 /// assert_eq!(rate(470.533), "470.5");
+/// assert_eq!(rate(1000.0), "1,000");
 /// assert_eq!(rate(28_232.0), "28,232");
 /// ```
 pub fn rate(per_second: f64) -> String {
-    if per_second < 10_000.0 {
+    if per_second < 10_000.0 && (per_second - per_second.round()).abs() >= 0.05 {
         format!("{per_second:.1}")
     } else {
         thousands(per_second.round() as u64)

@@ -222,9 +222,15 @@ fn fixes(out: &mut dyn Write, input: &PlanInput, plan: &Plan) -> std::io::Result
             "  reuse connections     no usable port: widen the range first"
         )?,
     }
+    let there = input.tw_entry_bytes.map_or_else(String::new, |b| {
+        format!(
+            " ({} there)",
+            bytes(b.saturating_mul(f.peer_first_server_time_wait))
+        )
+    });
     writeln!(
         out,
-        "  server closes first   --close-policy peer-first: no TIME_WAIT here; the server holds {} per destination",
+        "  server closes first   --close-policy peer-first: no TIME_WAIT here; the server holds {} per destination{there}",
         n(f.peer_first_server_time_wait)
     )?;
     if let Some(ips) = f.source_ips {
