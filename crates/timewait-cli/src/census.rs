@@ -46,6 +46,8 @@ pub struct CensusView {
 pub struct CensusPart {
     /// `sock_diag` or `/proc/net/tcp`.
     pub source: &'static str,
+    /// Why sock_diag was not used, when the census fell back to `/proc`.
+    pub fallback_reason: Option<String>,
     /// The `--port` filter.
     pub port: Option<u16>,
     /// TIME_WAIT entries that passed the filter.
@@ -96,6 +98,7 @@ impl CensusView {
         entries: &[SocketEntry],
         listening: &BTreeSet<u16>,
         source: Source,
+        fallback_reason: Option<String>,
         port: Option<u16>,
         top: usize,
     ) -> CensusView {
@@ -123,6 +126,7 @@ impl CensusView {
             time_wait_total: facts.time_wait_total,
             census: CensusPart {
                 source: source_name(source),
+                fallback_reason,
                 port,
                 time_wait: entries.len(),
                 server_side,
@@ -245,6 +249,7 @@ pub fn take(args: &CensusArgs) -> Result<CensusView, CliError> {
         report.entries(),
         &listening,
         report.source(),
+        report.fallback_reason().map(ToString::to_string),
         args.port,
         args.top,
     ))

@@ -10,7 +10,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+#[cfg(target_os = "linux")]
 use timewait_core::sys::SocketEntry;
+#[cfg(target_os = "linux")]
 use timewait_core::{KernelState, TcpState};
 
 /// A connection's two ends: local, then remote.
@@ -31,7 +33,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Sorts `entries` into a snapshot taken `at`.
+    /// Sorts `entries` into a snapshot taken `at` (Linux: entries come
+    /// from the kernel's census).
+    #[cfg(target_os = "linux")]
     pub fn from_entries(entries: impl IntoIterator<Item = SocketEntry>, at: Instant) -> Snapshot {
         let mut snapshot = Snapshot {
             at,
