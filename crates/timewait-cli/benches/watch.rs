@@ -1,7 +1,9 @@
 //! `cli/watch`: one `watch` refresh (a sock_diag snapshot of the namespace
 //! and its diff against the previous one, down to the sorted view) at
 //! 5,000 and at 40,000 TIME_WAIT entries, beside `ss -tan state time-wait`
-//! on the same namespace in the same run.
+//! on the same namespace in the same run, and the sock_diag dump alone
+//! (`dump-only`: the census of the same states, counted, not kept), so that
+//! what the snapshot and diff add shows.
 //!
 //! As root, the bench moves its thread into a new network namespace for
 //! each size (`unshare(CLONE_NEWNET)`), brings its loopback up, turns
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
 use nix::sched::{CloneFlags, unshare};
+use timewait_cli::snapshot::watched_states;
 use timewait_cli::watch::run::refresh;
 use timewait_core::sys::{Census, Source};
 
@@ -130,6 +133,12 @@ fn watch(c: &mut Criterion) {
                 let (now, view) = refresh(Some(&first), &budget, 20).expect("a refresh");
                 black_box((now.time_wait.len(), view.destinations.len()))
             });
+        });
+        // The sock_diag dump alone, for the same states: what the refresh
+        // adds is the difference.
+        let dump = Census::new().states(watched_states());
+        group.bench_function(BenchmarkId::new("dump-only", n), |b| {
+            b.iter(|| black_box(dump.count().expect("a census")));
         });
         group.bench_function(BenchmarkId::new("ss", n), |b| {
             b.iter(|| black_box(ss_time_wait()));

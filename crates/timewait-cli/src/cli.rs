@@ -58,7 +58,8 @@ pub struct WatchArgs {
     /// How many destinations to show (the most endangered first).
     #[arg(long, default_value_t = 20)]
     pub top: usize,
-    /// Print JSON (one object per refresh, one per line) instead of tables.
+    /// Print JSON instead of tables: one object per refresh, each on one
+    /// line (with `--once`, one object, indented).
     #[arg(long)]
     pub json: bool,
 }

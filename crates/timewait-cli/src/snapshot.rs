@@ -85,13 +85,12 @@ impl Snapshot {
     }
 }
 
-/// Takes a snapshot of the caller's network namespace: one sock_diag dump
-/// per address family, the kernel filtering out the states not looked at
-/// (`SYN_RECV` and `CLOSE`, which hold no port of a client).
+/// The states a snapshot asks the kernel for: every state that holds a
+/// port of a client, and LISTEN; not `SYN_RECV` (a server's half-open
+/// connections) nor `CLOSE`.
 #[cfg(target_os = "linux")]
-pub fn take() -> Result<(Snapshot, timewait_core::sys::Source), crate::error::CliError> {
-    use timewait_core::sys::{Census, StateSet};
-    let states: StateSet = [
+pub fn watched_states() -> timewait_core::sys::StateSet {
+    [
         TcpState::TimeWait,
         TcpState::Established,
         TcpState::Listen,
@@ -103,8 +102,17 @@ pub fn take() -> Result<(Snapshot, timewait_core::sys::Source), crate::error::Cl
         TcpState::Closing,
     ]
     .into_iter()
-    .collect();
-    let report = Census::new().states(states).run()?;
+    .collect()
+}
+
+/// Takes a snapshot of the caller's network namespace: one sock_diag dump
+/// per address family, the kernel filtering out the states not in
+/// [`watched_states`].
+#[cfg(target_os = "linux")]
+pub fn take() -> Result<(Snapshot, timewait_core::sys::Source), crate::error::CliError> {
+    let report = timewait_core::sys::Census::new()
+        .states(watched_states())
+        .run()?;
     let source = report.source();
     let at = Instant::now();
     Ok((Snapshot::from_entries(report.into_entries(), at), source))

@@ -156,6 +156,15 @@ fn as_nobody(args: &[&str]) -> Option<Output> {
         .args(args)
         .output();
     match output {
+        // setpriv itself failed: no such user, or the binary is in a
+        // directory `nobody` cannot enter.
+        Ok(output) if String::from_utf8_lossy(&output.stderr).starts_with("setpriv:") => {
+            eprintln!(
+                "as_nobody: skipped: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            None
+        }
         Ok(output) => Some(output),
         Err(e) => {
             eprintln!("as_nobody: skipped: setpriv (util-linux) is not usable: {e}");
@@ -182,14 +191,18 @@ fn slabinfo_needs_root_and_says_so_but_census_and_watch_need_no_privilege() {
         );
     }
     // Without --slabinfo the size is unknown, not an error.
-    let output = as_nobody(&["plan", "--rate", "1", "--json"]).expect("setpriv ran once");
+    let Some(output) = as_nobody(&["plan", "--rate", "1", "--json"]) else {
+        return;
+    };
     assert_eq!(output.status.code(), Some(0));
     // sock_diag answers an unprivileged TCP dump.
     for args in [
         &["census", "--json"][..],
         &["watch", "--once", "--interval", "0", "--json"],
     ] {
-        let output = as_nobody(args).expect("setpriv ran once");
+        let Some(output) = as_nobody(args) else {
+            return;
+        };
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
         assert!(String::from_utf8_lossy(&output.stdout).contains("\"sock_diag\""));

@@ -206,7 +206,7 @@ pub fn fill(ns: &Netns, client: &[(Ipv4Addr, usize)], server: usize) -> Filled {
 /// FINs may still be in flight. Bounded, so a lost entry fails the test.
 fn wait_for_time_wait(expected: usize) {
     let mut seen = 0;
-    for _ in 0..2000 {
+    for _ in 0..6000 {
         // /proc/net is /proc/self/net: the main thread's namespace. This
         // thread's is under thread-self.
         let text = std::fs::read_to_string("/proc/thread-self/net/sockstat").expect("sockstat");
