@@ -37,10 +37,13 @@ impl Snapshot {
     /// from the kernel's census).
     #[cfg(target_os = "linux")]
     pub fn from_entries(entries: impl IntoIterator<Item = SocketEntry>, at: Instant) -> Snapshot {
+        let entries = entries.into_iter();
         let mut snapshot = Snapshot {
             at,
             listening: BTreeSet::new(),
-            time_wait: HashMap::new(),
+            // Most entries are TIME_WAIT: one allocation instead of a rehash
+            // at every doubling.
+            time_wait: HashMap::with_capacity(entries.size_hint().0),
             open: Vec::new(),
         };
         for entry in entries {
