@@ -150,7 +150,7 @@ pub fn text(
     match plan.lands_on {
         Side::Client => writeln!(
             out,
-            "  TIME_WAIT lands on    this host: {} per destination, {} in all ({})",
+            "  TIME_WAIT lands on    this host: {} per destination, {} in all ({}); none on the server",
             n(plan.client_time_wait_per_destination),
             n(plan.client_time_wait_total),
             memory(plan.client_memory_bytes)
