@@ -119,8 +119,7 @@ fn watch(c: &mut Criterion) {
             "cli/watch: {n} TIME_WAIT entries, made in {:?}",
             made.elapsed()
         );
-        let budget = timewait_core::sys::port_budget().expect("the port budget");
-        let (first, _) = refresh(None, &budget, 20).expect("a first snapshot");
+        let (first, _) = refresh(None, 20).expect("a first snapshot");
 
         let mut group = c.benchmark_group("cli/watch");
         group
@@ -130,7 +129,7 @@ fn watch(c: &mut Criterion) {
             .sample_size(20);
         group.bench_function(BenchmarkId::new("refresh", n), |b| {
             b.iter(|| {
-                let (now, view) = refresh(Some(&first), &budget, 20).expect("a refresh");
+                let (now, view) = refresh(Some(&first), 20).expect("a refresh");
                 black_box((now.time_wait.len(), view.destinations.len()))
             });
         });
