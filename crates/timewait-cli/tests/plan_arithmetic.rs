@@ -54,7 +54,13 @@ fn peer_first_moves_every_entry_to_the_server_and_abort_leaves_none() {
     assert_eq!(plan.client_time_wait_total, 0);
     assert_eq!(plan.server_time_wait_per_destination, 60_000);
     assert_eq!(plan.ports_needed, 0);
-    assert!(!plan.connect_fails);
+    assert!(!plan.connect_fails && !plan.server_buckets_overflow);
+    // 3,000 a second put 180,000 entries on the server, past 131,072.
+    let busy = Plan::compute(&PlanInput {
+        rate: 3000,
+        ..input.clone()
+    });
+    assert!(busy.server_buckets_overflow && !busy.buckets_overflow);
     input.close_policy = ClosePolicy::Abort;
     let plan = Plan::compute(&input);
     assert_eq!(

@@ -64,6 +64,9 @@ pub struct Plan {
     /// Past `tcp_max_tw_buckets` the kernel destroys new TIME_WAIT entries
     /// at once (and logs "TCP: time wait bucket table overflow").
     pub buckets_overflow: bool,
+    /// The server's entries for one destination alone pass
+    /// `tcp_max_tw_buckets`, if the server's is the value used here.
+    pub server_buckets_overflow: bool,
     /// `connect()` will fail with EADDRNOTAVAIL: more ports held than there are.
     pub connect_fails: bool,
     /// From no TIME_WAIT at all, seconds until the first failure (when it fails).
@@ -188,6 +191,7 @@ impl Plan {
             ports_needed,
             ports_held,
             buckets_overflow: client_total > input.max_tw_buckets,
+            server_buckets_overflow: server_per_destination > input.max_tw_buckets,
             connect_fails,
             seconds_until_failure,
             client_memory_bytes: memory(client_total),

@@ -166,6 +166,13 @@ pub fn text(
             "  TIME_WAIT lands on    nobody: a delayed segment of an old connection can enter a new one with the same four-tuple"
         )?,
     }
+    if plan.server_buckets_overflow {
+        writeln!(
+            out,
+            "  server's buckets      overflow if its tcp_max_tw_buckets is {} as here: it would destroy entries early and log \"TCP: time wait bucket table overflow\"",
+            n(s.max_tw_buckets.value)
+        )?;
+    }
     if plan.buckets_overflow {
         writeln!(
             out,
