@@ -296,6 +296,14 @@ fn the_pool_under_local_close_waits_for_a_port_when_configured_to_wait() {
         let next =
             tokio::time::timeout(Duration::from_millis(500), checkout(&mut pool, addr)).await;
         let waited = next.is_err();
+        // The namespace's own total, read from this thread (which entered
+        // it with setns): `/proc/net` would show the main thread's.
+        let kernel_total = timewait::core::sys::time_wait_total().unwrap();
+        assert_eq!(
+            kernel_total,
+            u64::from(PORTS),
+            "sockstat of the client namespace"
+        );
         (made, waited, pool.stats(), log.text())
     });
     server.stop();
@@ -306,7 +314,10 @@ fn the_pool_under_local_close_waits_for_a_port_when_configured_to_wait() {
     eprintln!("the waiting checkout logged: {log}");
     assert_eq!(log.matches("WARN").count(), 1, "{log}");
     assert!(log.contains("waiting for one to free"), "{log}");
-    assert!(log.contains(&format!("ports_in_time_wait={PORTS}")), "{log}");
+    assert!(
+        log.contains(&format!("ports_in_time_wait={PORTS}")),
+        "{log}"
+    );
     assert!(log.contains(&addr.to_string()), "{log}");
     assert_eq!(stats.total.activity.budget_waits, 1, "{:?}", stats.total);
     assert_pool_stopped_before_the_kernel(&stats, made);

@@ -22,10 +22,14 @@ use std::time::Duration;
 use super::socket::{SocketEntry, Timer};
 use crate::state::KernelState;
 
-/// The IPv4 table.
-pub const PROC_NET_TCP: &str = "/proc/net/tcp";
+// `/proc/net` is `/proc/self/net`: the network namespace of the process's
+// main thread. A thread that entered another namespace with `setns(2)` sees
+// its own only through `/proc/thread-self/net` (Linux 3.17+).
+
+/// The IPv4 table, of the calling thread's network namespace.
+pub const PROC_NET_TCP: &str = "/proc/thread-self/net/tcp";
 /// The IPv6 table (dual-stack sockets show IPv4-mapped addresses here).
-pub const PROC_NET_TCP6: &str = "/proc/net/tcp6";
+pub const PROC_NET_TCP6: &str = "/proc/thread-self/net/tcp6";
 
 /// The length of a clock tick in `tm->when`: 1/`USER_HZ`, `USER_HZ` being 100.
 pub const USER_HZ_TICK: Duration = Duration::from_millis(10);

@@ -6,8 +6,10 @@
 
 use std::io;
 
-/// The file this module reads.
-pub const SOCKSTAT: &str = "/proc/net/sockstat";
+/// The file this module reads: `/proc/net/sockstat` of the calling thread's
+/// network namespace (`/proc/net` itself follows the main thread's, which a
+/// thread that entered another namespace with `setns(2)` does not share).
+pub const SOCKSTAT: &str = "/proc/thread-self/net/sockstat";
 
 /// The `TCP:` line of `/proc/net/sockstat`. Its counts cover IPv4 and IPv6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
