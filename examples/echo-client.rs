@@ -22,6 +22,7 @@
 //! ```text
 //! cargo run --example echo-server &
 //! cargo run --example echo-client -- --policy peer-first --max-uses 100
+//! cargo run --example echo-client -- --server localhost:7878
 //! cargo run --example echo-client -- --policy local --max-lifetime 50ms --json
 //! cargo run --example census -- --port 7878
 //! ```
@@ -52,8 +53,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Sends lines to an echo server through the pool.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The echo server.
-    #[arg(long, default_value = "127.0.0.1:7878")]
+    /// The echo server: `IP:port` or `host:port` (`localhost:7878`); a
+    /// name is resolved once, its first IPv4 address preferred.
+    #[arg(long, default_value = "127.0.0.1:7878", value_parser = resolve)]
     server: SocketAddr,
     /// How many lines to send in all.
     #[arg(long, default_value_t = 10_000)]
@@ -189,6 +191,22 @@ async fn run(args: Args) -> Result<ExitCode, BoxError> {
         }
         None => ExitCode::SUCCESS,
     })
+}
+
+/// `IP:port`, or `host:port` resolved once; the first IPv4 address is
+/// preferred, since servers on loopback usually listen on 127.0.0.1.
+fn resolve(server: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> = server
+        .to_socket_addrs()
+        .map_err(|error| format!("cannot resolve {server:?}: {error} (give host:port)"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{server:?} resolves to no address"))
 }
 
 /// Sends lines until `next` reaches `requests`.

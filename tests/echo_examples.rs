@@ -30,14 +30,15 @@ const REQUESTS: &str = "300";
 /// Each connection serves this many requests, so the run makes about 30.
 const MAX_USES: &str = "10";
 
-/// Runs the echo client against `server` under `policy`; returns its JSON
-/// report, checked to have no errors and a completed shutdown.
-fn client(server: SocketAddr, policy: &str) -> Value {
+/// Runs the echo client against `server` (`IP:port` or `host:port`) under
+/// `policy`; returns its JSON report, checked to have no errors and a
+/// completed shutdown.
+fn client(server: &str, policy: &str) -> Value {
     let output = run_example(
         "echo-client",
         &[
             "--server",
-            &server.to_string(),
+            server,
             "--requests",
             REQUESTS,
             "--concurrency",
@@ -80,7 +81,8 @@ async fn peer_first_client_leaves_time_wait_on_the_server_port_only() {
     // The pool sends QUIT; the server closes first, so it holds every
     // connection's TIME_WAIT entry and the client none.
     let server = ServerExample::start("echo-server", &[]);
-    let report = client(server.addr(), "peer-first");
+    // Named as a user would: the client resolves it.
+    let report = client(&format!("localhost:{}", server.addr().port()), "peer-first");
     let connects = n(&report, &["connects"]);
     assert_eq!(n(&report, &["retired", "by_peer"]), connects, "{report}");
     assert_eq!(n(&report, &["retired", "local"]), 0, "{report}");
@@ -99,7 +101,7 @@ async fn local_client_leaves_time_wait_on_its_own_side_only() {
     // The pool closes first: every entry is the client's, toward the
     // server's port.
     let server = ServerExample::start("echo-server", &[]);
-    let report = client(server.addr(), "local");
+    let report = client(&server.addr().to_string(), "local");
     let connects = n(&report, &["connects"]);
     assert_eq!(n(&report, &["retired", "local"]), connects, "{report}");
     assert_eq!(n(&report, &["retired", "by_peer"]), 0, "{report}");
@@ -117,7 +119,7 @@ async fn local_client_leaves_time_wait_on_its_own_side_only() {
 async fn abort_client_leaves_time_wait_on_neither_side() {
     // A reset ends the connection on both sides at once: no TIME_WAIT.
     let server = ServerExample::start("echo-server", &[]);
-    let report = client(server.addr(), "abort");
+    let report = client(&server.addr().to_string(), "abort");
     let connects = n(&report, &["connects"]);
     assert_eq!(n(&report, &["retired", "aborted"]), connects, "{report}");
     assert_eq!(sides(server.addr()).await, TimeWaitSides::default());
@@ -129,7 +131,8 @@ fn echo_server_exits_cleanly_on_sigint_and_prints_its_counts() {
     // After a peer-first run every connection ended with QUIT, the server
     // closing first; SIGINT then stops the server with exit status 0.
     let server = ServerExample::start("echo-server", &[]);
-    let report = client(server.addr(), "peer-first");
+    // Named as a user would: the client resolves it.
+    let report = client(&format!("localhost:{}", server.addr().port()), "peer-first");
     let connects = n(&report, &["connects"]);
     let printed = stop(server);
     let line = |label: &str| {
