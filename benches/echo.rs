@@ -4,7 +4,11 @@
 //!
 //! - `pool-peer-first`: the clients share a `timewait` pool (8 connections,
 //!   the echo farewell `QUIT`, so the server closes first when the pool
-//!   retires a connection) and check a connection out per request;
+//!   retires a connection) and check a connection out per request, released
+//!   once its echo is read; each reuse checks the connection first
+//!   (`HealthCheck::Always`, one `MSG_PEEK`);
+//! - `pool-peer-first-unchecked`: the same with `HealthCheck::Never`, to
+//!   price the check;
 //! - `raw-persistent`: each client holds one connection of its own, made
 //!   before the clock starts: the limit a pool can approach;
 //! - `connect-per-request`: each request connects, exchanges and closes
@@ -36,7 +40,7 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, criterion_group, criterion_main};
 use loopback::CLIENTS;
-use timewait::pool::{FarewellMessage, Pool, PoolBuilder, TcpConnector};
+use timewait::pool::{FarewellMessage, HealthCheck, Pool, PoolBuilder, TcpConnector};
 use timewait_echo::{
     EchoHandle, EchoServer, QUIT, connect_and_exchange, exchange, quit_and_wait_for_close,
 };
@@ -73,20 +77,22 @@ fn echo_server(runtime: &Runtime) -> EchoHandle {
     })
 }
 
-/// Requests through the pool, one checkout each.
+/// Requests through the pool, one checkout each, under bench id `id`.
 fn pool_peer_first(
     group: &mut BenchmarkGroup<'_, WallTime>,
     runtime: &Runtime,
     server: SocketAddr,
+    (id, check): (&str, HealthCheck),
 ) -> EchoPool {
     let config = PoolBuilder::new()
         .max_open_per_key(CLIENTS)
         .max_idle_per_key(CLIENTS)
         .farewell(FarewellMessage::new(QUIT))
+        .health_check(check)
         .build()
         .expect("a valid configuration");
     let pool = Pool::new(config, TcpConnector::new());
-    group.bench_function("pool-peer-first", |b| {
+    group.bench_function(id, |b| {
         b.to_async(runtime).iter_custom(|iters| {
             let clients = vec![pool.clone(); CLIENTS];
             async move {
@@ -198,14 +204,17 @@ fn connect_per_request(
 
 fn echo(c: &mut Criterion) {
     let runtime = tasks::multi_thread(loopback::WORKERS);
-    let servers = [(); 3].map(|()| echo_server(&runtime));
-    let [raw_server, pooled_server, connect_server] =
+    let servers = [(); 4].map(|()| echo_server(&runtime));
+    let [raw_server, pooled_server, unchecked_server, connect_server] =
         servers.each_ref().map(EchoHandle::local_addr);
 
     let mut group = c.benchmark_group(GROUP);
     loopback::configure(&mut group);
     let raw = raw_persistent(&mut group, &runtime, raw_server);
-    let pool = pool_peer_first(&mut group, &runtime, pooled_server);
+    let checked = ("pool-peer-first", HealthCheck::Always);
+    let pool = pool_peer_first(&mut group, &runtime, pooled_server, checked);
+    let unchecked = ("pool-peer-first-unchecked", HealthCheck::Never);
+    let unchecked_pool = pool_peer_first(&mut group, &runtime, unchecked_server, unchecked);
     let connects = connect_per_request(&mut group, &runtime, connect_server);
     group.finish();
     eprintln!("{GROUP}/connect-per-request: {connects} connects");
@@ -213,8 +222,13 @@ fn echo(c: &mut Criterion) {
     runtime.block_on(async {
         // Each client ends as its kind would: the pool says QUIT, so the
         // server closes first, and so do the hand-held connections here.
-        let report = pool.shutdown(Duration::from_secs(5)).await;
-        eprintln!("{GROUP}/pool-peer-first: pool shutdown: {report:?}");
+        for (id, pool) in [
+            ("pool-peer-first", &pool),
+            ("pool-peer-first-unchecked", &unchecked_pool),
+        ] {
+            let report = pool.shutdown(Duration::from_secs(5)).await;
+            eprintln!("{GROUP}/{id}: pool shutdown: {report:?}");
+        }
         for mut conn in raw {
             if let Err(error) = quit_and_wait_for_close(&mut conn).await {
                 eprintln!("{GROUP}/raw-persistent: a connection did not close cleanly: {error}");
@@ -222,6 +236,11 @@ fn echo(c: &mut Criterion) {
         }
         loopback::print_time_wait(&format!("{GROUP}/raw-persistent"), raw_server).await;
         loopback::print_time_wait(&format!("{GROUP}/pool-peer-first"), pooled_server).await;
+        loopback::print_time_wait(
+            &format!("{GROUP}/pool-peer-first-unchecked"),
+            unchecked_server,
+        )
+        .await;
         loopback::print_time_wait(&format!("{GROUP}/connect-per-request"), connect_server).await;
         for server in servers {
             server.shutdown().await;

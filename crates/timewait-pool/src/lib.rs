@@ -97,7 +97,7 @@ pub use farewell::{Farewell, FarewellFuture, FarewellMessage};
 pub use guard::Pooled;
 pub use key::Key;
 pub use layer::PoolLayer;
-pub use policy::{ClosePolicy, ClosedBy, Fallback, OnPortsExhausted};
+pub use policy::{ClosePolicy, ClosedBy, Fallback, HealthCheck, OnPortsExhausted};
 pub use pool::{Checkout, Pool, ShutdownReport};
 pub use stats::{Activity, KeyStats, PoolStats, RetireReasons, Retired};
 

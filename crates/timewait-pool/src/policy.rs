@@ -1,6 +1,7 @@
 //! How the pool closes the connections it retires.
 
 use std::fmt;
+use std::time::Duration;
 
 /// How a retired connection is closed, and so which side keeps TIME_WAIT.
 ///
@@ -124,4 +125,30 @@ pub enum OnPortsExhausted {
     Wait,
     /// Fail at once with [`Error::PortsExhausted`](crate::Error::PortsExhausted).
     Fail,
+}
+
+/// When a checkout asks an idle connection, before lending it again, whether
+/// it is still usable ([`Connection::health`](crate::Connection::health):
+/// one non-blocking `MSG_PEEK` for a `TcpStream`).
+///
+/// A check finds a peer's FIN or RST that arrived while the connection sat
+/// idle, so the borrower does not send a request into a closed connection.
+/// It cannot close the reuse race: a FIN that leaves the server just after
+/// the check still meets the request (a keep-alive margin, or a retry of an
+/// idempotent request, covers that). What a check costs is one system call
+/// per reuse; what skipping it costs is a request sent on a connection the
+/// server closed since its last use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum HealthCheck {
+    /// Before every reuse. The default: a server that closes idle
+    /// connections is caught whenever its close arrived before the checkout.
+    #[default]
+    Always,
+    /// Only when the connection sat idle at least this long (a server's
+    /// close comes after some idle time, so a connection back a moment ago
+    /// is lent without a system call). Costs a clock read per reuse.
+    IdleFor(Duration),
+    /// Never: the borrower meets a closed connection as an I/O error.
+    Never,
 }

@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 use support::{Connector, Server};
 
-use timewait_pool::{ClosePolicy, FarewellMessage, Pool, PoolBuilder, PoolConfig};
+use timewait_pool::{ClosePolicy, FarewellMessage, HealthCheck, Pool, PoolBuilder, PoolConfig};
 use tower::{Service, ServiceExt};
 
 type TestPool = Pool<&'static str, Connector, support::TestConn>;
@@ -128,4 +128,65 @@ async fn an_idle_connection_found_closed_at_checkout_is_not_counted_as_a_reuse()
     assert_eq!(activity.connects, 2);
     assert_eq!(activity.reuses, 0);
     assert_eq!(pool.stats().key(&"k").unwrap().activity.reuses, 0);
+}
+
+/// A lease whose server closes once the lease is back in the idle set (QUIT
+/// written past it, then released, as a careless borrower might).
+async fn lend_one_the_server_then_closes(pool: &TestPool) -> usize {
+    let mut conn = pool.get("k").await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut *conn, b"QUIT\n")
+        .await
+        .unwrap();
+    let id = conn.id;
+    conn.release();
+    support::settle().await;
+    id
+}
+
+fn checked(check: HealthCheck) -> PoolConfig<&'static str, support::TestConn> {
+    PoolBuilder::new()
+        .close_policy(ClosePolicy::Local)
+        .health_check(check)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_health_checks_off_a_connection_the_server_closed_is_lent_and_fails_its_borrower() {
+    // The trade `HealthCheck::Never` makes: no system call per reuse, and
+    // the borrower meets the closed connection itself.
+    let pool = TestPool::new(checked(HealthCheck::Never), Connector::new(Server::Echo));
+    let id = lend_one_the_server_then_closes(&pool).await;
+    let mut conn = pool.get("k").await.unwrap();
+    assert!(conn.is_reused() && conn.id == id);
+    assert!(conn.echo("anyone there").await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_health_check_after_an_idle_time_skips_connections_back_a_moment_ago() {
+    let pool = TestPool::new(
+        checked(HealthCheck::IdleFor(Duration::from_secs(1))),
+        Connector::new(Server::Echo),
+    );
+    // Back half a second ago: lent without a look, closed or not.
+    let id = lend_one_the_server_then_closes(&pool).await;
+    tokio::time::advance(Duration::from_millis(500)).await;
+    let conn = pool.get("k").await.unwrap();
+    assert!(conn.is_reused() && conn.id == id, "checked before its time");
+    drop(conn);
+    // Back a second ago: looked at, found closed, not lent.
+    let id = lend_one_the_server_then_closes(&pool).await;
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let conn = pool.get("k").await.unwrap();
+    assert!(
+        !conn.is_reused() && conn.id != id,
+        "a closed connection was lent"
+    );
+    // The check found it closed; the first one's lease was dropped.
+    let reasons = pool.stats().total.activity.reasons;
+    assert_eq!(
+        (reasons.peer_closed, reasons.unreleased),
+        (1, 1),
+        "{reasons:?}"
+    );
 }

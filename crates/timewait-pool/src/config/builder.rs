@@ -12,7 +12,7 @@ use super::{ConfigError, Limits, PeerKeepAlive, PoolConfig};
 use crate::connection::Connection;
 use crate::farewell::Farewell;
 use crate::key::Key;
-use crate::policy::{ClosePolicy, Fallback, OnPortsExhausted};
+use crate::policy::{ClosePolicy, Fallback, HealthCheck, OnPortsExhausted};
 use crate::pool::Pool;
 
 /// Builds a [`PoolConfig`] (from [`PoolBuilder::new`], for a
@@ -21,7 +21,8 @@ use crate::pool::Pool;
 ///
 /// Defaults: 32 idle and 256 open connections per key, 1,024 in total, 1,024
 /// keys, idle timeout 90 s, no maximum lifetime or use count, a checkout
-/// timeout of 30 s, [`ClosePolicy::PeerFirst`] with a 5 s grace and a
+/// timeout of 30 s, a [health check](HealthCheck::Always) before every
+/// reuse, [`ClosePolicy::PeerFirst`] with a 5 s grace and a
 /// [`Fallback::Local`], port range, reserved ports and `tcp_tw_reuse` read
 /// from the kernel (Linux's defaults if unreadable), a 60 s TIME_WAIT, and
 /// [`OnPortsExhausted::Wait`]. `PeerFirst` needs a way to make the peer
@@ -98,6 +99,7 @@ impl<K: Key, C> PoolBuilder<K, C> {
                 farewell: None,
                 keep_alive: None,
                 checkout_timeout: Some(Duration::from_secs(30)),
+                health_check: HealthCheck::Always,
                 grace: Duration::from_secs(5),
                 fallback: Fallback::Local,
                 budget: PortBudget::new(PortRange::LINUX_DEFAULT),
@@ -244,6 +246,13 @@ impl<K: Key, C, S> PoolBuilder<K, C, S> {
     /// it was waiting for. `None`: no bound. Default 30 s.
     pub fn checkout_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.config.checkout_timeout = timeout.into();
+        self
+    }
+
+    /// When a checkout checks an idle connection before lending it again
+    /// (default [`HealthCheck::Always`]).
+    pub fn health_check(mut self, check: HealthCheck) -> Self {
+        self.config.health_check = check;
         self
     }
 

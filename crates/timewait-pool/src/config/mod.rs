@@ -13,7 +13,7 @@ use timewait_core::budget::{PortBudget, TwReuse};
 
 use crate::farewell::Farewell;
 use crate::key::Key;
-use crate::policy::{ClosePolicy, Fallback, OnPortsExhausted};
+use crate::policy::{ClosePolicy, Fallback, HealthCheck, OnPortsExhausted};
 
 pub use builder::{NoConnector, PoolBuilder, WithConnector};
 pub use error::ConfigError;
@@ -47,6 +47,7 @@ pub struct PoolConfig<K, C> {
     pub(crate) farewell: Option<Arc<dyn Farewell<K, C>>>,
     pub(crate) keep_alive: Option<PeerKeepAlive>,
     pub(crate) checkout_timeout: Option<Duration>,
+    pub(crate) health_check: HealthCheck,
     pub(crate) grace: Duration,
     pub(crate) fallback: Fallback,
     pub(crate) budget: PortBudget,
@@ -108,6 +109,7 @@ impl<K: Clone, C> Clone for PoolConfig<K, C> {
             farewell: self.farewell.clone(),
             keep_alive: self.keep_alive,
             checkout_timeout: self.checkout_timeout,
+            health_check: self.health_check,
             grace: self.grace,
             fallback: self.fallback,
             budget: self.budget.clone(),
@@ -129,6 +131,7 @@ impl<K: fmt::Debug, C> fmt::Debug for PoolConfig<K, C> {
             .field("farewell", &self.farewell.is_some())
             .field("keep_alive", &self.keep_alive)
             .field("checkout_timeout", &self.checkout_timeout)
+            .field("health_check", &self.health_check)
             .field("grace", &self.grace)
             .field("fallback", &self.fallback)
             .field("budget", &self.budget)

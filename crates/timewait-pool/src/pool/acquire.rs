@@ -21,22 +21,21 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 use crate::config::Limits;
 use crate::connection::Connection;
 use crate::key::Key;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
-use crate::pool::state::{Conn, Handoff, Idle, KeyState, State};
+use crate::pool::state::{Conn, Handoff, Idle, IdleTimes, KeyState, State};
 use crate::pool::waiter::Waiter;
 use crate::retire::RetireReason;
 
 /// What [`Shared::acquire`] found for a checkout.
 pub(crate) enum Acquire<K: Key, C: Connection> {
-    /// An idle connection (not yet checked for health or age), with the
-    /// idle deadline it was given at check-in.
-    Idle(Conn<C>, Slot<K, C>, Option<Instant>),
+    /// An idle connection (not yet checked for health or age), with when it
+    /// came back and the idle deadline it was given.
+    Idle(Conn<C>, Slot<K, C>, IdleTimes),
     /// Room for a new connection.
     Connect(Slot<K, C>),
     /// The key is at its limit, or the pool at its total: wait for a
@@ -111,9 +110,9 @@ impl<K: Key, C: Connection> Shared<K, C> {
         if let Some(idle) = entry.idle.pop_back() {
             entry.activity.reuses += 1;
             state.activity.reuses += 1;
-            let deadline = idle.deadline;
+            let times = idle.times();
             let (conn, slot) = idle.into_lent();
-            return Acquire::Idle(conn, slot, deadline);
+            return Acquire::Idle(conn, slot, times);
         }
         let under_key_limit = entry.open < limits.max_open_per_key;
         if under_key_limit {

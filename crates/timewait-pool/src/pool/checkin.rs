@@ -126,6 +126,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
             entry.idle.push_back(Idle {
                 conn,
                 deadline,
+                since: now,
                 slot,
             });
             let wake_reaper = deadline.is_some_and(|d| state.next_reap.is_none_or(|t| d < t));

@@ -17,11 +17,11 @@ use crate::connector::ConnectError;
 use crate::error::{BoxError, Error, WaitingFor};
 use crate::guard::Pooled;
 use crate::key::Key;
-use crate::policy::OnPortsExhausted;
+use crate::policy::{HealthCheck, OnPortsExhausted};
 use crate::pool::acquire::Acquire;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
-use crate::pool::state::{Conn, Handoff};
+use crate::pool::state::{Conn, Handoff, IdleTimes};
 use crate::retire::RetireReason;
 
 /// The future a [`Pool`](crate::Pool) returns from `call`.
@@ -87,7 +87,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         self: &Arc<Self>,
         mut conn: Conn<C>,
         slot: Slot<K, C>,
-        idle_deadline: Option<Instant>,
+        times: IdleTimes,
     ) -> Option<Pooled<K, C>> {
         // Plain idle deadlines are the reaper's (lending a connection a
         // moment past one harms nobody). Past a deadline set by the peer's
@@ -96,16 +96,33 @@ impl<K: Key, C: Connection> Shared<K, C> {
         // only when a lifetime or such a deadline applies; a use count needs
         // none.
         let set_by_peer = self.config.keep_alive.is_some() || conn.io.peer_idle_limit().is_some();
-        let keep_alive_deadline = idle_deadline.filter(|_| set_by_peer);
-        let clock = self.config.max_lifetime.is_some() || keep_alive_deadline.is_some();
+        let keep_alive_deadline = times.deadline.filter(|_| set_by_peer);
+        let checked_after = match self.config.health_check {
+            HealthCheck::IdleFor(idle) => Some(idle),
+            _ => None,
+        };
+        let clock = self.config.max_lifetime.is_some()
+            || keep_alive_deadline.is_some()
+            || checked_after.is_some();
+        let now = clock.then(Instant::now);
         let expired = self.used_up(&conn)
-            || clock.then(Instant::now).is_some_and(|now| {
+            || now.is_some_and(|now| {
                 self.too_old(&conn, now) || keep_alive_deadline.is_some_and(|d| d <= now)
             });
+        let check = match self.config.health_check {
+            HealthCheck::Never => false,
+            HealthCheck::IdleFor(idle) => times
+                .since
+                .zip(now)
+                .is_some_and(|(since, now)| now.saturating_duration_since(since) >= idle),
+            _ => true,
+        };
         let reason = if expired {
             Some(RetireReason::Expired)
-        } else {
+        } else if check {
             RetireReason::from_health(conn.io.health())
+        } else {
+            None
         };
         if let Some(reason) = reason {
             self.retire(slot, conn, reason);
@@ -123,7 +140,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let mut refused = false;
         loop {
             match self.acquire(key, refused) {
-                Acquire::Idle(conn, slot, deadline) => match self.lend_idle(conn, slot, deadline) {
+                Acquire::Idle(conn, slot, times) => match self.lend_idle(conn, slot, times) {
                     Some(pooled) => return Ok(pooled),
                     None => refused = true,
                 },
@@ -206,9 +223,9 @@ where
         } = pending;
         loop {
             // A connection taken or handed over, counted as a reuse.
-            let (conn, slot, deadline) = match acquired {
+            let (conn, slot, times) = match acquired {
                 Acquire::Closed => return Err(Error::Closed),
-                Acquire::Idle(conn, slot, deadline) => (conn, slot, deadline),
+                Acquire::Idle(conn, slot, times) => (conn, slot, times),
                 Acquire::Connect(slot) => {
                     return connect(&shared, wait, connector, key, slot).await;
                 }
@@ -222,12 +239,12 @@ where
                         Some(Handoff::Slot(slot)) => {
                             return connect(&shared, wait, connector, key, slot).await;
                         }
-                        // Just checked in: no idle deadline has started.
-                        Some(Handoff::Conn(conn, slot)) => (conn, slot, None),
+                        // Just checked in: it has not been idle at all.
+                        Some(Handoff::Conn(conn, slot)) => (conn, slot, IdleTimes::default()),
                     }
                 }
             };
-            match shared.lend_idle(conn, slot, deadline) {
+            match shared.lend_idle(conn, slot, times) {
                 Some(pooled) => return Ok(pooled),
                 None => acquired = shared.acquire(&key, true),
             }

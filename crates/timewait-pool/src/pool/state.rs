@@ -31,6 +31,8 @@ pub(crate) struct Idle<K: Key, C: Connection> {
     pub(crate) conn: Conn<C>,
     /// When the pool stops lending it: idle limit or lifetime, the earlier.
     pub(crate) deadline: Option<Instant>,
+    /// When it came back.
+    pub(crate) since: Instant,
     /// The slot it was lent with, disarmed (the idle set holds its unit):
     /// kept so that lending it again clones neither the key nor the pool's
     /// handle.
@@ -45,6 +47,22 @@ impl<K: Key, C: Connection> Idle<K, C> {
         slot.rearm();
         (self.conn, slot)
     }
+
+    /// When it came back and when it stops being lent.
+    pub(crate) fn times(&self) -> IdleTimes {
+        IdleTimes {
+            since: Some(self.since),
+            deadline: self.deadline,
+        }
+    }
+}
+
+/// When a connection offered for reuse came back, and when it stops being
+/// lent; both `None` for one handed over as it comes back.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IdleTimes {
+    pub(crate) since: Option<Instant>,
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// What a waiting checkout receives.
