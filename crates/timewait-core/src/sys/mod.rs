@@ -14,24 +14,37 @@
 //!
 //! Every file format has a pure parser (`parse_*`) that takes text or bytes,
 //! so it can be tested on captured input; the readers are a thin layer on top.
+//!
+//! The census and sockstat need the `census` feature (on by default); the
+//! sysctl readers are always here.
 
+#[cfg(feature = "census")]
 mod census;
+#[cfg(feature = "census")]
 mod proc_net;
+#[cfg(feature = "census")]
 mod sock_diag;
+#[cfg(feature = "census")]
 mod socket;
+#[cfg(feature = "census")]
 mod sockstat;
 mod sysctl;
 
 pub use crate::budget::TwReuse;
+#[cfg(feature = "census")]
 pub use census::{Census, CensusError, CensusReport, Source};
+#[cfg(feature = "census")]
 pub use proc_net::{
     PROC_NET_TCP, PROC_NET_TCP6, ProcNetError, ProcNetTcp, USER_HZ_TICK, parse_proc_net_tcp,
 };
+#[cfg(feature = "census")]
 pub use sock_diag::{
     IpFamily, REQUEST_LEN, SockDiagError, SockDiagMessage, SockDiagReply, parse_sock_diag_reply,
     sock_diag_request,
 };
+#[cfg(feature = "census")]
 pub use socket::{SocketEntry, StateSet, Timer, TimerKind};
+#[cfg(feature = "census")]
 pub use sockstat::{
     SOCKSTAT, SockstatError, TcpSockstat, parse_sockstat, sockstat, time_wait_total,
 };
