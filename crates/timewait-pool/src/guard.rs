@@ -10,11 +10,12 @@ use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+use crate::config::Ends;
+use crate::conn::Conn;
 use crate::connection::{Connection, Health};
 use crate::exchange::{Exchange, Left};
 use crate::key::Key;
 use crate::pool::slot::Slot;
-use crate::pool::state::Conn;
 use crate::retire::RetireReason;
 
 /// A connection lent by the pool: a lease that the borrower ends with
@@ -265,13 +266,6 @@ impl<K: Key, C: Connection> Pooled<K, C> {
             None => conn.io.close(),
         }
     }
-}
-
-/// What ends a connection's use, for [`Pooled::is_final_use`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ends {
-    pub(crate) max_uses: Option<u64>,
-    pub(crate) max_lifetime: Option<Duration>,
 }
 
 // The guard never pins its fields: the connection is polled through

@@ -74,6 +74,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod config;
+mod conn;
 mod connection;
 pub mod connector;
 mod error;

@@ -9,24 +9,20 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use timewait_core::ledger::Destination;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 use tracing::{Instrument, Span};
 
 use crate::config::PoolConfig;
+use crate::conn::Conn;
 use crate::connection::{Connection, Health, PeerClose};
 use crate::farewell::Farewell;
 use crate::key::Key;
 use crate::policy::{ClosePolicy, ClosedBy, Fallback};
-use crate::pool::shared::Shared;
-use crate::pool::slot::Slot;
-use crate::pool::state::Conn;
 use crate::stats::Cause;
 
 /// Why a connection leaves the pool.
@@ -201,7 +197,7 @@ impl<K: fmt::Debug, C> fmt::Debug for Job<K, C> {
 
 impl<K: Key, C: Connection> Job<K, C> {
     /// Runs the job inside its `retire` span, and records who closed.
-    async fn run(self) -> Outcome<K> {
+    pub(crate) async fn run(self) -> Outcome<K> {
         let span = self.span.clone();
         let outcome = self.close().instrument(span.clone()).await;
         span.record("closer", tracing::field::display(outcome.closed_by));
@@ -265,6 +261,21 @@ impl<K: Key, C: Connection> Job<K, C> {
     }
 }
 
+impl<K: Key, C: Connection> Job<K, C> {
+    /// Gives up waiting before it began: the fallback, at once.
+    pub(crate) fn fall_back_now(self) -> Outcome<K> {
+        let closed_by = fall_back(self.conn.io, self.fallback);
+        self.span
+            .record("closer", tracing::field::display(closed_by));
+        Outcome {
+            key: self.key,
+            destination: self.conn.destination.as_deref().copied(),
+            closed_by,
+            cause: self.cause,
+        }
+    }
+}
+
 /// How a retirement ended, for the pool's counts and ledger.
 #[derive(Debug)]
 pub(crate) struct Outcome<K> {
@@ -282,86 +293,76 @@ async fn within<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Ou
     }
 }
 
-impl<K: Key, C: Connection> Shared<K, C> {
-    /// Retires a connection: gives its slot back, then closes it under the
-    /// key's policy, now or in the background.
-    pub(crate) fn retire(
-        self: &Arc<Self>,
-        slot: Slot<K, C>,
-        mut conn: Conn<C>,
-        reason: RetireReason,
-    ) {
-        let key = slot.key().clone();
-        drop(slot);
-        let cause = reason.cause();
-        // A connection the peer has closed or reset since it was last looked
-        // at (an idle one past its limit, one returned after the server's
-        // `Connection: close`) needs no farewell and no fallback: one look
-        // says what the peer did, so no TIME_WAIT that is the server's is
-        // charged here.
-        let reason = if reason.says_nothing_of_the_peer() {
-            let health = conn.io.health();
-            if health.peer_ended() {
-                RetireReason::Unhealthy(health)
-            } else {
-                reason
-            }
+/// What retiring a connection came to.
+pub(crate) enum Retirement<K, C> {
+    /// Closed now: the outcome is known.
+    Closed(Outcome<K>),
+    /// A job that waits for the peer, for the pool's worker.
+    AwaitPeer(Job<K, C>),
+}
+
+/// Starts retiring `conn` for `reason` under the key's policy: closes it at
+/// once when the plan allows, else makes the job that waits for the peer.
+pub(crate) fn begin<K: Key, C: Connection>(
+    config: &PoolConfig<K, C>,
+    key: K,
+    mut conn: Conn<C>,
+    reason: RetireReason,
+) -> Retirement<K, C> {
+    let cause = reason.cause();
+    // A connection the peer has closed or reset since it was last looked at
+    // (an idle one past its limit, one returned after the server's
+    // `Connection: close`) needs no farewell and no fallback: one look says
+    // what the peer did, so no TIME_WAIT that is the server's is charged
+    // here.
+    let reason = if reason.says_nothing_of_the_peer() {
+        let health = conn.io.health();
+        if health.peer_ended() {
+            RetireReason::Unhealthy(health)
         } else {
             reason
-        };
-        let policy = self.config.policy_for(&key);
-        let span = retire_span(&key, policy);
-        let _entered = span.enter();
-        tracing::debug!(?reason, "retiring");
-        let destination = conn.destination.as_deref().copied();
-        let closed_by = match plan(policy, reason.peer()) {
-            Plan::Close(closed_by) => {
-                conn.io.close();
-                closed_by
-            }
-            Plan::Abort => {
-                conn.io.abort();
-                ClosedBy::Abort
-            }
-            Plan::Fallback => fall_back(conn.io, self.config.fallback),
-            Plan::AwaitPeer { farewell } => {
-                let in_flight = self.retiring.fetch_add(1, Ordering::AcqRel);
-                let job = Job {
-                    key: key.clone(),
-                    conn,
-                    cause,
-                    farewell: if farewell {
-                        self.config.farewell.clone()
-                    } else {
-                        None
-                    },
-                    grace: self.config.grace,
-                    fallback: self.config.fallback,
-                    span: span.clone(),
-                };
-                let refused = if in_flight >= self.config.limits.max_retiring {
-                    Err(Box::new(job))
+        }
+    } else {
+        reason
+    };
+    let policy = config.policy_for(&key);
+    let span = retire_span(&key, policy);
+    let _entered = span.enter();
+    tracing::debug!(?reason, "retiring");
+    let destination = conn.destination.as_deref().copied();
+    let closed_by = match plan(policy, reason.peer()) {
+        Plan::Close(closed_by) => {
+            conn.io.close();
+            closed_by
+        }
+        Plan::Abort => {
+            conn.io.abort();
+            ClosedBy::Abort
+        }
+        Plan::Fallback => fall_back(conn.io, config.fallback),
+        Plan::AwaitPeer { farewell } => {
+            return Retirement::AwaitPeer(Job {
+                key,
+                conn,
+                cause,
+                farewell: if farewell {
+                    config.farewell.clone()
                 } else {
-                    self.queue_retirement(job)
-                };
-                match refused {
-                    Ok(()) => return,
-                    Err(job) => {
-                        self.retiring.fetch_sub(1, Ordering::AcqRel);
-                        tracing::debug!(key = ?key, "too many retirements in flight: falling back");
-                        fall_back(job.conn.io, self.config.fallback)
-                    }
-                }
-            }
-        };
-        span.record("closer", tracing::field::display(closed_by));
-        self.record_retired(Outcome {
-            key,
-            destination,
-            closed_by,
-            cause,
-        });
-    }
+                    None
+                },
+                grace: config.grace,
+                fallback: config.fallback,
+                span: span.clone(),
+            });
+        }
+    };
+    span.record("closer", tracing::field::display(closed_by));
+    Retirement::Closed(Outcome {
+        key,
+        destination,
+        closed_by,
+        cause,
+    })
 }
 
 /// The span of one retirement: `key` and `policy` now, `closer` (a
@@ -401,38 +402,6 @@ pub(crate) fn retire_orphan<K: Key, C: Connection>(
         }
         ClosePolicy::Abort => conn.io.abort(),
         _ => conn.io.close(),
-    }
-}
-
-/// The pool's retirement worker: runs each job in its own task and records
-/// the outcome while the pool lives. Ends once the pool is gone and every
-/// queued and running job has finished (each bounded by the grace period).
-pub(crate) async fn worker<K: Key, C: Connection>(
-    mut queue: mpsc::UnboundedReceiver<Job<K, C>>,
-    pool: Weak<Shared<K, C>>,
-) {
-    let mut running = JoinSet::new();
-    let finished = |outcome: Result<Outcome<K>, tokio::task::JoinError>| {
-        let Some(shared) = pool.upgrade() else { return };
-        shared.retiring.fetch_sub(1, Ordering::AcqRel);
-        match outcome {
-            Ok(outcome) => shared.record_retired(outcome),
-            Err(error) => tracing::warn!(%error, "a retirement task failed"),
-        }
-    };
-    loop {
-        tokio::select! {
-            job = queue.recv() => match job {
-                Some(job) => {
-                    running.spawn(job.run());
-                }
-                None => break,
-            },
-            Some(outcome) = running.join_next(), if !running.is_empty() => finished(outcome),
-        }
-    }
-    while let Some(outcome) = running.join_next().await {
-        finished(outcome);
     }
 }
 

@@ -9,15 +9,14 @@ use timewait_core::DEFAULT_TIME_WAIT;
 use timewait_core::budget::{PortBudget, PortRange, TwReuse};
 
 use super::{ConfigError, Limits, PeerKeepAlive, PoolConfig};
-use crate::connection::Connection;
 use crate::farewell::Farewell;
 use crate::key::Key;
 use crate::policy::{ClosePolicy, Fallback, HealthCheck, OnPortsExhausted};
-use crate::pool::Pool;
 
 /// Builds a [`PoolConfig`] (from [`PoolBuilder::new`], for a
-/// [`PoolLayer`](crate::PoolLayer)) or a [`Pool`] (from
-/// [`Pool::builder`]), checking the configuration as a whole.
+/// [`PoolLayer`](crate::PoolLayer)) or a [`Pool`](crate::Pool) (from
+/// [`Pool::builder`](crate::Pool::builder)), checking the configuration as a
+/// whole.
 ///
 /// Defaults: 32 idle and 256 open connections per key, 1,024 in total, 1,024
 /// keys, idle timeout 90 s, no maximum lifetime or use count, a checkout
@@ -59,10 +58,11 @@ pub struct PoolBuilder<K, C, S = NoConnector> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoConnector;
 
-/// The connector slot of a [`PoolBuilder`] made by [`Pool::builder`]: it
-/// builds the [`Pool`] itself.
+/// The connector slot of a [`PoolBuilder`] made by
+/// [`Pool::builder`](crate::Pool::builder): it builds the
+/// [`Pool`](crate::Pool) itself.
 #[derive(Debug, Clone)]
-pub struct WithConnector<S>(S);
+pub struct WithConnector<S>(pub(crate) S);
 
 impl<K: Key, C> Default for PoolBuilder<K, C> {
     fn default() -> Self {
@@ -127,15 +127,6 @@ impl<K: Key, C> PoolBuilder<K, C> {
             tw_reuse: self.tw_reuse,
             connector: WithConnector(connector),
         }
-    }
-}
-
-impl<K: Key, C: Connection, S> PoolBuilder<K, C, WithConnector<S>> {
-    /// Checks the configuration, reads from the kernel what was not given,
-    /// and makes the pool.
-    pub fn build(self) -> Result<Pool<K, S, C>, ConfigError> {
-        let (config, WithConnector(connector)) = self.validate()?;
-        Ok(Pool::new(config, connector))
     }
 }
 
@@ -297,7 +288,7 @@ impl<K: Key, C, S> PoolBuilder<K, C, S> {
 
     /// Checks the configuration as a whole and reads from the kernel what
     /// was not given.
-    fn validate(self) -> Result<(PoolConfig<K, C>, S), ConfigError> {
+    pub(crate) fn validate(self) -> Result<(PoolConfig<K, C>, S), ConfigError> {
         let PoolBuilder {
             mut config,
             time_wait,

@@ -18,6 +18,13 @@ use crate::policy::{ClosePolicy, Fallback, HealthCheck, OnPortsExhausted};
 pub use builder::{NoConnector, PoolBuilder, WithConnector};
 pub use error::ConfigError;
 
+/// What ends a connection's use, for [`Pooled::is_final_use`](crate::Pooled::is_final_use).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ends {
+    pub(crate) max_uses: Option<u64>,
+    pub(crate) max_lifetime: Option<Duration>,
+}
+
 /// The peer's keep-alive (idle) timeout and how early to stop lending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PeerKeepAlive {
@@ -73,8 +80,8 @@ impl<K: Key, C> PoolConfig<K, C> {
     }
 
     /// What ends a lent connection's use.
-    pub(crate) fn ends(&self) -> crate::guard::Ends {
-        crate::guard::Ends {
+    pub(crate) fn ends(&self) -> Ends {
+        Ends {
             max_uses: self.max_uses,
             max_lifetime: self.max_lifetime,
         }

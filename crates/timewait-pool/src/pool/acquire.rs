@@ -23,11 +23,12 @@ use std::sync::{Arc, Weak};
 use tokio::sync::oneshot;
 
 use crate::config::Limits;
+use crate::conn::Conn;
 use crate::connection::Connection;
 use crate::key::Key;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
-use crate::pool::state::{Conn, Handoff, Idle, IdleTimes, KeyState, State};
+use crate::pool::state::{Handoff, Idle, IdleTimes, KeyState, State};
 use crate::pool::waiter::Waiter;
 use crate::retire::RetireReason;
 

@@ -15,12 +15,13 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::conn::Conn;
 use crate::connection::Connection;
 use crate::key::Key;
 use crate::pool::acquire::first_live_waiter;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
-use crate::pool::state::{Conn, Handoff, Idle};
+use crate::pool::state::{Handoff, Idle};
 use crate::retire::RetireReason;
 
 impl<K: Key, C: Connection> Shared<K, C> {

@@ -12,6 +12,7 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
+use crate::conn::Conn;
 use crate::connection::Connection;
 use crate::connector::ConnectError;
 use crate::error::{BoxError, Error, WaitingFor};
@@ -21,7 +22,7 @@ use crate::policy::{HealthCheck, OnPortsExhausted};
 use crate::pool::acquire::Acquire;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
-use crate::pool::state::{Conn, Handoff, IdleTimes};
+use crate::pool::state::{Handoff, IdleTimes};
 use crate::retire::RetireReason;
 
 /// The future a [`Pool`](crate::Pool) returns from `call`.

@@ -5,6 +5,7 @@ mod checkin;
 mod checkout;
 pub(crate) mod reaper;
 mod recency;
+mod retirement;
 pub(crate) mod shared;
 mod shutdown;
 pub(crate) mod slot;
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use tower::Service;
 
-use crate::config::{PoolBuilder, PoolConfig, WithConnector};
+use crate::config::{ConfigError, PoolBuilder, PoolConfig, WithConnector};
 use crate::connection::Connection;
 use crate::error::{BoxError, Error};
 use crate::key::Key;
@@ -165,6 +166,17 @@ where
                 pending,
             )),
         }
+    }
+}
+
+// Here rather than beside the builder: the configuration knows nothing of
+// the pool it configures.
+impl<K: Key, C: Connection, S> PoolBuilder<K, C, WithConnector<S>> {
+    /// Checks the configuration, reads from the kernel what was not given,
+    /// and makes the pool.
+    pub fn build(self) -> Result<Pool<K, S, C>, ConfigError> {
+        let (config, WithConnector(connector)) = self.validate()?;
+        Ok(Pool::new(config, connector))
     }
 }
 

@@ -16,11 +16,12 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use crate::config::PoolConfig;
+use crate::conn::Conn;
 use crate::connection::Connection;
 use crate::key::Key;
 use crate::lock::Mutex;
 use crate::pool::slot::Slot;
-use crate::pool::state::{Conn, State};
+use crate::pool::state::State;
 use crate::retire::{Job, Outcome, RetireReason};
 use crate::stats::{Activity, Cause, KeyStats, PoolStats};
 
@@ -75,7 +76,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
             return;
         }
         if let Some(rx) = self.retire_rx.lock().take() {
-            runtime.spawn(crate::retire::worker(rx, Arc::downgrade(self)));
+            runtime.spawn(crate::pool::retirement::worker(rx, Arc::downgrade(self)));
         }
         runtime.spawn(crate::pool::reaper::run(
             Arc::downgrade(self),

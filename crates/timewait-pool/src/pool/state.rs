@@ -6,24 +6,13 @@ use timewait_core::ledger::{Destination, TimeWaitLedger};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::conn::Conn;
 use crate::connection::Connection;
 use crate::key::Key;
 use crate::pool::recency::{Recency, Verdict};
 use crate::pool::slot::Slot;
 use crate::pool::unreleased::UnreleasedWatch;
 use crate::stats::{Activity, KeyStats};
-
-/// A connection and its history.
-#[derive(Debug)]
-pub(crate) struct Conn<C> {
-    pub(crate) io: C,
-    pub(crate) created: Instant,
-    pub(crate) uses: u64,
-    /// Boxed: read only when the connection is retired, while the
-    /// connection moves through every checkout and check-in, where a smaller
-    /// `Conn` is a cheaper move.
-    pub(crate) destination: Option<Box<Destination>>,
-}
 
 /// A connection in the idle set.
 #[derive(Debug)]
