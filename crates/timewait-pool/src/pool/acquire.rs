@@ -26,9 +26,10 @@ use crate::config::Limits;
 use crate::conn::Conn;
 use crate::connection::Connection;
 use crate::key::Key;
+use crate::pool::deadline::Deadline;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
-use crate::pool::state::{Handoff, Idle, IdleTimes, KeyState, State};
+use crate::pool::state::{Handoff, Idle, IdleTimes, KeyState, Queued, State};
 use crate::pool::waiter::Waiter;
 use crate::retire::RetireReason;
 
@@ -40,8 +41,8 @@ pub(crate) enum Acquire<K: Key, C: Connection> {
     /// Room for a new connection.
     Connect(Slot<K, C>),
     /// The key is at its limit, or the pool at its total: wait for a
-    /// handoff.
-    Wait(Waiter<K, C>),
+    /// handoff, until the deadline (when the reaper ends the wait).
+    Wait(Waiter<K, C>, Deadline),
     /// The pool is shut down.
     Closed,
 }
@@ -65,10 +66,30 @@ impl<K: Key, C: Connection> Shared<K, C> {
     /// drop, before the checkout returns or ends; so a snapshot taken while
     /// a checkout runs may count one reuse too many, and one taken between
     /// checkouts is exact.
-    pub(crate) fn acquire(self: &Arc<Self>, key: &K, refused: bool) -> Acquire<K, C> {
+    ///
+    /// `deadline`: the checkout's, once it has one; a checkout queued for
+    /// the first time gets it here.
+    pub(crate) fn acquire(
+        self: &Arc<Self>,
+        key: &K,
+        refused: bool,
+        deadline: Option<Deadline>,
+    ) -> Acquire<K, C> {
         let mut evicted = Vec::new();
         let mut handoffs = Vec::new();
-        let acquired = self.acquire_locked(key, refused, &mut evicted, &mut handoffs);
+        let mut wake_reaper = false;
+        let acquired = self.acquire_locked(
+            key,
+            refused,
+            deadline,
+            &mut wake_reaper,
+            &mut evicted,
+            &mut handoffs,
+        );
+        if wake_reaper {
+            // The reaper sleeps past this waiter's deadline.
+            self.reaper_wake.notify_one();
+        }
         // The lock is released: the evicted connections can go (their
         // counts already left), and room freed by forgotten keys can reach
         // the checkouts blocked on the total.
@@ -83,6 +104,8 @@ impl<K: Key, C: Connection> Shared<K, C> {
         self: &Arc<Self>,
         key: &K,
         refused: bool,
+        deadline: Option<Deadline>,
+        wake_reaper: &mut bool,
         evicted: &mut Vec<Idle<K, C>>,
         handoffs: &mut Vec<RoomHandoff<K, C>>,
     ) -> Acquire<K, C> {
@@ -138,18 +161,28 @@ impl<K: Key, C: Connection> Shared<K, C> {
             }
         }
         let (tx, rx) = oneshot::channel();
+        let deadline = deadline.unwrap_or_else(|| Deadline::from_now(self.config.checkout_timeout));
         state.activity.waits += 1;
+        if let Some(at) = deadline.0 {
+            if state.next_reap.is_none_or(|next| at < next) {
+                state.next_reap = Some(at);
+                *wake_reaper = true;
+            }
+        }
         let Some(entry) = state.keys.get_mut(key) else {
             return Acquire::Closed;
         };
-        entry.waiters.push_back(tx);
+        entry.waiters.push_back(Queued {
+            tx,
+            deadline: deadline.0,
+        });
         entry.activity.waits += 1;
         if under_key_limit && !entry.blocked {
             // Waiting for the total, not for its own limit.
             entry.blocked = true;
             state.blocked.push_back(key.clone());
         }
-        Acquire::Wait(Waiter::new(rx))
+        Acquire::Wait(Waiter::new(rx), deadline)
     }
 
     /// Gives a slot's unit back: to the key's first live waiter, as room to
@@ -200,7 +233,9 @@ fn send_room<K: Key, C: Connection>(handoffs: Vec<RoomHandoff<K, C>>) {
 pub(super) fn first_live_waiter<K: Key, C: Connection>(
     entry: &mut KeyState<K, C>,
 ) -> Option<oneshot::Sender<Handoff<K, C>>> {
-    std::iter::from_fn(|| entry.waiters.pop_front()).find(|w| !w.is_closed())
+    std::iter::from_fn(|| entry.waiters.pop_front())
+        .find(|w| !w.is_gone())
+        .map(|w| w.tx)
 }
 
 impl<K: Key, C: Connection> State<K, C> {
@@ -270,8 +305,8 @@ fn still_blocked<K: Key, C: Connection>(entry: &mut KeyState<K, C>, limits: Limi
 }
 
 /// Drops the waiters at the front of the queue that are gone.
-fn trim_gone<T>(waiters: &mut VecDeque<oneshot::Sender<T>>) {
-    while waiters.front().is_some_and(oneshot::Sender::is_closed) {
+fn trim_gone<K: Key, C: Connection>(waiters: &mut VecDeque<Queued<K, C>>) {
+    while waiters.front().is_some_and(Queued::is_gone) {
         waiters.pop_front();
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use timewait_core::budget::Admission;
-use tokio::time::{Instant, sleep_until, timeout_at};
+use tokio::time::{Instant, sleep_until};
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
@@ -20,6 +20,7 @@ use crate::guard::Pooled;
 use crate::key::Key;
 use crate::policy::{HealthCheck, OnPortsExhausted};
 use crate::pool::acquire::Acquire;
+use crate::pool::deadline::Deadline;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
 use crate::pool::state::{Handoff, IdleTimes};
@@ -140,21 +141,21 @@ impl<K: Key, C: Connection> Shared<K, C> {
     pub(crate) fn checkout_now(self: &Arc<Self>, key: &K) -> Result<Pooled<K, C>, Pending<K, C>> {
         let mut refused = false;
         loop {
-            match self.acquire(key, refused) {
+            match self.acquire(key, refused, None) {
                 Acquire::Idle(conn, slot, times) => match self.lend_idle(conn, slot, times) {
                     Some(pooled) => return Ok(pooled),
                     None => refused = true,
                 },
+                Acquire::Wait(waiter, deadline) => {
+                    return Err(Pending {
+                        acquired: Acquire::Wait(waiter, deadline),
+                        deadline,
+                    });
+                }
                 acquired => {
                     // The clock is read only for a checkout that may wait.
-                    let deadline = self
-                        .config
-                        .checkout_timeout
-                        .and_then(|timeout| Instant::now().checked_add(timeout));
-                    return Err(Pending {
-                        acquired,
-                        deadline: Deadline(deadline),
-                    });
+                    let deadline = Deadline::from_now(self.config.checkout_timeout);
+                    return Err(Pending { acquired, deadline });
                 }
             }
         }
@@ -167,38 +168,6 @@ pub(crate) struct Pending<K: Key, C: Connection> {
     /// closed.
     pub(crate) acquired: Acquire<K, C>,
     deadline: Deadline,
-}
-
-/// When a checkout gives up (`None`: never).
-#[derive(Debug, Clone, Copy)]
-struct Deadline(Option<Instant>);
-
-impl Deadline {
-    /// Runs `future` until the checkout's deadline; past it, counts and
-    /// returns [`Error::Timeout`], naming what the checkout waited for.
-    async fn within<K: Key, C: Connection, T>(
-        self,
-        shared: &Shared<K, C>,
-        key: &K,
-        waiting_for: WaitingFor,
-        future: impl Future<Output = T>,
-    ) -> Result<T, Error> {
-        let Some(deadline) = self.0 else {
-            return Ok(future.await);
-        };
-        match timeout_at(deadline, future).await {
-            Ok(output) => Ok(output),
-            Err(_) => {
-                shared.count(key, |a| a.timeouts += 1);
-                let waited = shared.config.checkout_timeout.unwrap_or_default();
-                tracing::debug!(?waited, %waiting_for, "checkout timed out");
-                Err(Error::Timeout {
-                    waited,
-                    waiting_for,
-                })
-            }
-        }
-    }
 }
 
 /// The asynchronous part of a checkout, from what
@@ -230,13 +199,15 @@ where
                 Acquire::Connect(slot) => {
                     return connect(&shared, wait, connector, key, slot).await;
                 }
-                Acquire::Wait(waiter) => {
+                Acquire::Wait(waiter, _) => {
                     tracing::debug!("waiting for a connection of this key");
-                    let waited = wait
-                        .within(&shared, &key, WaitingFor::Connection, waiter)
-                        .await?;
-                    match waited {
-                        None => return Err(Error::Closed),
+                    // The reaper ends the wait at the deadline: no timer of
+                    // its own per waiting checkout.
+                    match waiter.await {
+                        None if shared.is_closed() => return Err(Error::Closed),
+                        None => {
+                            return Err(wait.timed_out(&shared, &key, WaitingFor::Connection));
+                        }
                         Some(Handoff::Slot(slot)) => {
                             return connect(&shared, wait, connector, key, slot).await;
                         }
@@ -247,7 +218,7 @@ where
             };
             match shared.lend_idle(conn, slot, times) {
                 Some(pooled) => return Ok(pooled),
-                None => acquired = shared.acquire(&key, true),
+                None => acquired = shared.acquire(&key, true, Some(wait)),
             }
         }
     }

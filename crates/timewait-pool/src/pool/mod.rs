@@ -3,6 +3,7 @@
 mod acquire;
 mod checkin;
 mod checkout;
+mod deadline;
 pub(crate) mod reaper;
 mod recency;
 mod retirement;

@@ -164,14 +164,33 @@ impl<K: Key, C: Connection> Shared<K, C> {
         Some(Instant::from_std(next))
     }
 
-    /// Retires the idle connections whose deadline has come, forgets ledger
-    /// entries that ended, and says when to come back.
+    /// Retires the idle connections whose deadline has come, ends the waits
+    /// of checkouts past their deadline, forgets ledger entries that ended,
+    /// and says when to come back.
     pub(crate) fn reap(self: &Arc<Self>, now: Instant) -> Option<Instant> {
         let mut expired = Vec::new();
         let mut guard = self.state.lock();
         let state = &mut *guard;
         let mut next: Option<Instant> = None;
+        let mut timed_out = Vec::new();
         for entry in state.keys.values_mut() {
+            // Checkouts past their deadline stop waiting: their senders are
+            // dropped once the lock is released, which wakes them.
+            if !entry.waiters.is_empty() {
+                for waiting in std::mem::take(&mut entry.waiters) {
+                    match waiting.deadline {
+                        Some(deadline) if deadline <= now => timed_out.push(waiting),
+                        // Nobody to wake: dropped here.
+                        _ if waiting.is_gone() => {}
+                        deadline => {
+                            if let Some(deadline) = deadline {
+                                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                            }
+                            entry.waiters.push_back(waiting);
+                        }
+                    }
+                }
+            }
             let mut i = 0;
             while i < entry.idle.len() {
                 match entry.idle.get(i).and_then(|idle| idle.deadline) {
@@ -191,6 +210,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         state.next_reap = next;
         state.ledger.expire(now.into_std());
         drop(guard);
+        drop(timed_out);
         for idle in expired {
             let (conn, slot) = idle.into_lent();
             self.retire(slot, conn, RetireReason::Expired);

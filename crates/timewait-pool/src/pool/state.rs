@@ -63,6 +63,21 @@ pub(crate) enum Handoff<K: Key, C: Connection> {
     Slot(Slot<K, C>),
 }
 
+/// A checkout waiting in its key's queue: where to send what it waits for,
+/// and when it gives up (the reaper drops its sender then).
+#[derive(Debug)]
+pub(crate) struct Queued<K: Key, C: Connection> {
+    pub(crate) tx: oneshot::Sender<Handoff<K, C>>,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl<K: Key, C: Connection> Queued<K, C> {
+    /// Whether the checkout stopped waiting (dropped, or answered).
+    pub(crate) fn is_gone(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
 /// One key's connections, waiters and counts.
 #[derive(Debug)]
 pub(crate) struct KeyState<K: Key, C: Connection> {
@@ -74,7 +89,7 @@ pub(crate) struct KeyState<K: Key, C: Connection> {
     pub(crate) connecting: usize,
     /// Checkouts waiting for a connection of this key: for its own limit,
     /// or (when it is under its limit) for room under the pool's total.
-    pub(crate) waiters: VecDeque<oneshot::Sender<Handoff<K, C>>>,
+    pub(crate) waiters: VecDeque<Queued<K, C>>,
     /// Whether the key is in the pool's `blocked` order.
     pub(crate) blocked: bool,
     /// Learned from the key's first connection; the ledger's key.
@@ -134,7 +149,7 @@ impl<K: Key, C: Connection> KeyState<K, C> {
             idle,
             in_use: self.open.saturating_sub(idle + self.connecting),
             connecting: self.connecting,
-            waiting: self.waiters.iter().filter(|w| !w.is_closed()).count(),
+            waiting: self.waiters.iter().filter(|w| !w.is_gone()).count(),
             local_time_wait: self.destination.map_or(0, |d| ledger.live(&d, now)),
             activity: self.activity,
         }
@@ -231,7 +246,7 @@ impl<K: Key, C: Connection> State<K, C> {
     /// connection, else the least recently used that is not busy.
     fn forgettable(&mut self) -> Option<K> {
         let empty = self.empty_keys.find(&mut self.keys, place_empty, |_, s| {
-            s.waiters.retain(|w| !w.is_closed());
+            s.waiters.retain(|w| !w.is_gone());
             if s.open == 0 && s.waiters.is_empty() {
                 Verdict::Take
             } else {
@@ -241,7 +256,7 @@ impl<K: Key, C: Connection> State<K, C> {
         });
         empty.or_else(|| {
             self.recency.find(&mut self.keys, place_all, |_, s| {
-                s.waiters.retain(|w| !w.is_closed());
+                s.waiters.retain(|w| !w.is_gone());
                 if s.open == s.idle.len() && s.waiters.is_empty() {
                     Verdict::Take
                 } else {
