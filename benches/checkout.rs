@@ -8,6 +8,10 @@
 //!   of 64 connections; each holds its connection across one yield to the
 //!   scheduler, as a real user holds it across I/O, so that with 8
 //!   connections most checkouts wait.
+//! - `checkout/keyed`: 64 tasks on a 2-worker runtime spread their checkouts
+//!   over 1,024 keys (4 connections a key at most), holding each across a
+//!   yield; deadpool and bb8 as their users key them, one pool per key in a
+//!   map built before the clock starts.
 //!
 //! How the parties are measured alike: each is a [`Cycle`] (check out, hold,
 //! return) timed by the same loop with `iter_custom`. Each sample takes one
@@ -26,6 +30,7 @@ mod dummy;
 #[path = "support/tasks.rs"]
 mod tasks;
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -46,6 +51,9 @@ const TASKS: usize = 64;
 const WORKERS: usize = 2;
 /// The contended group's pool sizes: most checkouts wait, or none do.
 const CONTENDED_SIZES: [usize; 2] = [8, 64];
+/// The keyed group's keys, and connections a key at most.
+const KEYS: u32 = 1024;
+const PER_KEY: usize = 4;
 
 type TimewaitPool = Pool<u32, MakeDummy, Dummy>;
 type DeadPool = deadpool::managed::Pool<DeadpoolDummies>;
@@ -235,5 +243,114 @@ fn contended(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, uncontended, contended);
+/// One checkout for a given key, a hold, and the return.
+trait KeyedCycle: Clone + Send + 'static {
+    fn cycle_key(&mut self, key: u32) -> impl Future<Output = ()> + Send;
+}
+
+impl KeyedCycle for TimewaitPool {
+    async fn cycle_key(&mut self, key: u32) {
+        let conn = self.get(key).await.expect("dummies connect");
+        use_for_a_while(&conn, true).await;
+        conn.release();
+    }
+}
+
+/// deadpool as its users key it: a pool per key.
+#[derive(Clone)]
+struct DeadpoolMap(Arc<HashMap<u32, DeadPool>>);
+
+impl KeyedCycle for DeadpoolMap {
+    async fn cycle_key(&mut self, key: u32) {
+        let pool = self.0.get(&key).expect("a pool per key");
+        let conn = pool.get().await.expect("dummies connect");
+        use_for_a_while(&conn, true).await;
+    }
+}
+
+/// bb8 as its users key it: a pool per key.
+#[derive(Clone)]
+struct Bb8Map(Arc<HashMap<u32, Bb8Pool>>);
+
+impl KeyedCycle for Bb8Map {
+    async fn cycle_key(&mut self, key: u32) {
+        let pool = self.0.get(&key).expect("a pool per key");
+        let conn = pool.get().await.expect("dummies connect");
+        use_for_a_while(&conn, true).await;
+    }
+}
+
+/// [`TASKS`] tasks spreading `iters` cycles over [`KEYS`] keys: task `t`'s
+/// `i`-th checkout asks for key `(t × 97 + i × 31) mod KEYS`, so keys are
+/// visited evenly and tasks rarely share one at a time.
+fn bench_keyed<P: KeyedCycle>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    runtime: &Runtime,
+    id: &str,
+    pool: P,
+) {
+    group.bench_function(id, |b| {
+        b.to_async(runtime).iter_custom(|iters| {
+            let handles: Vec<(u32, P)> = (0..TASKS as u32).map(|t| (t, pool.clone())).collect();
+            async move {
+                let (elapsed, _) =
+                    tasks::timed_tasks(iters, handles, |(task, mut pool), count| async move {
+                        for i in 0..count as u32 {
+                            let key = task.wrapping_mul(97).wrapping_add(i.wrapping_mul(31)) % KEYS;
+                            pool.cycle_key(key).await;
+                        }
+                        (task, pool)
+                    })
+                    .await;
+                elapsed
+            }
+        });
+    });
+}
+
+fn keyed(c: &mut Criterion) {
+    let runtime = tasks::multi_thread(WORKERS);
+    let timewait = Pool::new(
+        PoolBuilder::new()
+            .close_policy(ClosePolicy::Local)
+            .max_open_per_key(PER_KEY)
+            .max_idle_per_key(PER_KEY)
+            .max_total(KEYS as usize * PER_KEY)
+            .max_keys(KEYS as usize)
+            .build()
+            .expect("a valid configuration"),
+        MakeDummy,
+    );
+    let deadpool = DeadpoolMap(Arc::new(
+        (0..KEYS)
+            .map(|key| {
+                let pool = DeadPool::builder(DeadpoolDummies)
+                    .max_size(PER_KEY)
+                    .build()
+                    .expect("a valid configuration");
+                (key, pool)
+            })
+            .collect(),
+    ));
+    let bb8 = Bb8Map(Arc::new(runtime.block_on(async {
+        let mut pools = HashMap::new();
+        for key in 0..KEYS {
+            let pool = Bb8Pool::builder()
+                .max_size(PER_KEY as u32)
+                .build(Bb8Dummies)
+                .await
+                .unwrap_or_else(|never| match never {});
+            pools.insert(key, pool);
+        }
+        pools
+    })));
+    let mut group = c.benchmark_group("checkout/keyed");
+    configure(&mut group);
+    bench_keyed(&mut group, &runtime, "timewait", timewait);
+    bench_keyed(&mut group, &runtime, "deadpool", deadpool);
+    bench_keyed(&mut group, &runtime, "bb8", bb8);
+    group.finish();
+}
+
+criterion_group!(benches, uncontended, contended, keyed);
 criterion_main!(benches);

@@ -26,6 +26,7 @@ from pathlib import Path
 GROUPS = [
     ("checkout/uncontended", "std-mutex-vec", False),
     ("checkout/contended", "std-mutex-vec", False),
+    ("checkout/keyed", "deadpool", False),
     ("echo/loopback", "raw-persistent", True),
     ("http/loopback", "hyper-util-legacy", True),
     ("core/ledger", None, False),
