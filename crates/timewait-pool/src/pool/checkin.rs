@@ -33,7 +33,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         mut conn: Conn<C>,
         mut slot: Slot<K, C>,
         retire: Option<RetireReason>,
-        released: bool,
+        mut released: bool,
     ) {
         let now = Instant::now();
         // No health check here: the next checkout makes it (a handoff to a
@@ -58,12 +58,9 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let mut guard = self.state.lock();
         if released {
             guard.activity.released += 1;
-            if let Some(entry) = guard.keys.get_mut(slot.key()) {
-                entry.activity.released += 1;
-            }
         }
         // Runs again only when the waiter it chose went away before the
-        // connection reached it.
+        // connection reached it. The key's entry is looked up once a round.
         loop {
             let state = &mut *guard;
             // Checked again under the lock: a shutdown that began since the
@@ -74,11 +71,17 @@ impl<K: Key, C: Connection> Shared<K, C> {
                 self.retire(slot, conn, RetireReason::Shutdown);
                 return;
             }
+            // Needs the whole state, so it is asked before the key's entry
+            // is held; it costs nothing while no key is blocked.
+            let room_wanted = !state.blocked.is_empty() && state.room_wanted(limits);
             let Some(entry) = state.keys.get_mut(slot.key()) else {
                 drop(guard);
                 self.retire(slot, conn, RetireReason::Evicted);
                 return;
             };
+            if std::mem::take(&mut released) {
+                entry.activity.released += 1;
+            }
             if let Some(waiter) = first_live_waiter(entry) {
                 // Counted as handed over, like a reuse taken by `acquire`;
                 // uncounted if it is not lent after all.
@@ -101,18 +104,13 @@ impl<K: Key, C: Connection> Shared<K, C> {
                 guard.uncount_reuse(slot.key());
                 continue;
             }
-            if state.room_wanted(limits) {
+            if room_wanted {
                 // Another key's checkout waits for room under the total:
                 // this connection, wanted by nobody of its key, makes it.
                 drop(guard);
                 self.retire(slot, conn, RetireReason::Evicted);
                 return;
             }
-            let Some(entry) = state.keys.get_mut(slot.key()) else {
-                drop(guard);
-                self.retire(slot, conn, RetireReason::Evicted);
-                return;
-            };
             let evicted = if entry.idle.len() >= limits.max_idle_per_key {
                 entry.idle.pop_front()
             } else {
