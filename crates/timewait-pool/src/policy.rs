@@ -137,7 +137,10 @@ pub enum OnPortsExhausted {
 /// the check still meets the request (a keep-alive margin, or a retry of an
 /// idempotent request, covers that). What a check costs is one system call
 /// per reuse; what skipping it costs is a request sent on a connection the
-/// server closed since its last use.
+/// server closed since its last use, and bytes nobody asked for (an HTTP
+/// server's `408` before its idle close, or the tail of an exchange its
+/// borrower released too early) reaching the next borrower instead of
+/// retiring the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum HealthCheck {
@@ -147,7 +150,9 @@ pub enum HealthCheck {
     Always,
     /// Only when the connection sat idle at least this long (a server's
     /// close comes after some idle time, so a connection back a moment ago
-    /// is lent without a system call). Costs a clock read per reuse.
+    /// is lent without a system call, and so is one handed straight from
+    /// its last borrower to a waiting checkout). Costs a clock read per
+    /// reuse.
     IdleFor(Duration),
     /// Never: the borrower meets a closed connection as an I/O error.
     Never,

@@ -381,7 +381,7 @@ fn retire_span<K: Key>(key: &K, policy: ClosePolicy) -> Span {
 /// its wait, if the worker runs.
 pub(crate) fn retire_orphan<K: Key, C: Connection>(
     config: &PoolConfig<K, C>,
-    queue: &mpsc::UnboundedSender<Job<K, C>>,
+    queue: Option<&mpsc::UnboundedSender<Job<K, C>>>,
     key: K,
     conn: Conn<C>,
 ) {
@@ -396,8 +396,12 @@ pub(crate) fn retire_orphan<K: Key, C: Connection>(
                 grace: config.grace,
                 fallback: config.fallback,
             };
-            if let Err(refused) = queue.send(job) {
-                fall_back(refused.0.conn.io, config.fallback);
+            let refused = match queue {
+                Some(queue) => queue.send(job).err().map(|refused| refused.0),
+                None => Some(job),
+            };
+            if let Some(job) = refused {
+                fall_back(job.conn.io, config.fallback);
             }
         }
         ClosePolicy::Abort => conn.io.abort(),

@@ -132,3 +132,34 @@ async fn when_every_key_is_busy_a_new_key_is_taken_and_the_bound_comes_back() {
     assert!(pool.stats().keys.len() <= 2, "{:?}", remembered(&pool));
     assert!(remembered(&pool).contains(&"d"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn checkouts_waiting_for_room_hold_no_key_so_max_keys_still_bounds_the_map() {
+    // A checkout waiting under the total cap is queued in the pool, not in a
+    // key of its own: fifty of them for fifty new keys add none. (Found by
+    // review: each waiting checkout used to make its key busy.)
+    let config = PoolBuilder::new()
+        .close_policy(ClosePolicy::Local)
+        .max_keys(2)
+        .max_total(1)
+        .build()
+        .unwrap();
+    let pool = Pool::new(config, Connector::new(Server::Echo));
+    let held = pool.get("a").await.unwrap();
+    let mut waiting = Vec::new();
+    for i in 0..50 {
+        let key: &'static str = Box::leak(format!("k{i}").into_boxed_str());
+        let mut checkout = tokio_test::task::spawn(pool.get(key));
+        tokio_test::assert_pending!(checkout.poll());
+        waiting.push(checkout);
+    }
+    let stats = pool.stats();
+    assert_eq!(remembered(&pool), ["a"], "{stats:?}");
+    assert_eq!(stats.total.waiting, 50);
+    // The first of them gets the room when `a` gives it back.
+    held.release();
+    let first = waiting.remove(0);
+    let conn = first.await.unwrap();
+    assert_eq!(conn.key, "k0");
+    assert!(pool.stats().keys.len() <= 2);
+}

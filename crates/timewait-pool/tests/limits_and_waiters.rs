@@ -378,3 +378,23 @@ async fn a_connection_the_peer_closed_while_lent_is_not_handed_to_a_waiter() {
     assert_eq!(connector.made(), 2);
     assert_eq!(pool.stats().total.activity.retired.by_peer, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_checkout_blocked_on_the_total_is_served_before_a_later_checkout_of_a_busy_key() {
+    // First come, first served across keys: `b` waits for room under the
+    // total before `a`'s next checkout does, so the room `a`'s release makes
+    // is `b`'s. (Found by review: the unit used to stay with `a`.)
+    let (pool, _) = pool_with(4, 1);
+    let a = pool.get("a").await.unwrap();
+    let mut b = task::spawn(pool.get("b"));
+    assert_pending!(b.poll());
+    let mut later = task::spawn(pool.get("a"));
+    assert_pending!(later.poll());
+    a.release();
+    assert!(b.is_woken(), "b, waiting first, was passed over");
+    let b = assert_ready_ok!(b.poll());
+    assert!(!later.is_woken());
+    b.release();
+    assert!(later.is_woken(), "the room came back to a");
+    assert_ready_ok!(later.poll()).release();
+}

@@ -144,9 +144,11 @@ impl<K: Key, C, S> PoolBuilder<K, C, S> {
         self
     }
 
-    /// At most this many open connections in all. Checkouts that would pass it
-    /// wait in `poll_ready`; an idle connection of the least recently used key
-    /// is retired to make room for another key.
+    /// At most this many open connections in all (idle, lent or being made;
+    /// not waiting checkouts). A checkout that would pass it retires the
+    /// idle connection of the least recently used other key to make room;
+    /// with none, it waits in the pool's queue, first come first served
+    /// across keys, holding nothing another key needs.
     pub fn max_total(mut self, n: usize) -> Self {
         self.config.limits.max_total = n;
         self
@@ -162,8 +164,10 @@ impl<K: Key, C, S> PoolBuilder<K, C, S> {
     /// (under `PeerFirst` in the background; a local close or an abort is
     /// one system call, made by the checkout that brought the new key). Its
     /// per-key stats go (the pool's totals keep them). A key is busy while a
-    /// connection of it is lent or being made, or a checkout waits for it;
-    /// busy keys are never forgotten. If every remembered key is busy, the
+    /// connection of it is lent or being made; busy keys are never
+    /// forgotten. A checkout waiting for a key holds no state of it (the key
+    /// is remembered when the checkout is served), so waiting checkouts do
+    /// not grow the map. If every remembered key is busy, the
     /// new key is remembered anyway, so the map can exceed the limit by the
     /// number of busy keys, which [`max_total`](Self::max_total) bounds; the
     /// next new keys bring it back down as keys fall idle.

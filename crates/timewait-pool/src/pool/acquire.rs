@@ -4,11 +4,12 @@
 //! Room is a value: a [`Slot`] holds one unit of its key's open count (and
 //! so of the pool's total). A checkout that finds its key at its limit, or
 //! the pool at `max_total` with no idle connection of another key to evict,
-//! waits in its key's queue; a key whose waiters wait for the total (not its
-//! own limit) is also queued in the pool's `blocked` order. A unit given
-//! back goes to the key's first waiter, else to the first blocked key, else
-//! to the counts. So a key whose connections never come (a server that never
-//! accepts) holds only the units it is allowed, and nothing pool-wide.
+//! waits in the pool's queue (`queue`), first come first served across keys.
+//! A unit given back goes to the oldest waiting checkout it can serve: of
+//! the same key (the unit stays), or of a key under its limit (the unit
+//! moves). So a key whose connections never come (a server that never
+//! accepts) holds only the units it is allowed, and nothing that another
+//! key's checkout needs.
 //!
 //! # Concurrency note
 //!
@@ -17,7 +18,6 @@
 //! a send wakes a task, a retirement may close a socket, and a slot whose
 //! send failed takes the lock again when it is dropped.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 
 use tokio::sync::oneshot;
@@ -27,9 +27,10 @@ use crate::conn::Conn;
 use crate::connection::Connection;
 use crate::key::Key;
 use crate::pool::deadline::Deadline;
+use crate::pool::queue::Queued;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
-use crate::pool::state::{Handoff, Idle, IdleTimes, KeyState, Queued, State};
+use crate::pool::state::{Handoff, Idle, IdleTimes, State};
 use crate::pool::waiter::Waiter;
 use crate::retire::RetireReason;
 
@@ -50,11 +51,48 @@ pub(crate) enum Acquire<K: Key, C: Connection> {
 /// A unit of room on its way to a waiting checkout.
 type RoomHandoff<K, C> = (oneshot::Sender<Handoff<K, C>>, Slot<K, C>);
 
+/// What a locked step leaves to do once the lock is released.
+struct Aftermath<K: Key, C: Connection> {
+    evicted: Vec<Idle<K, C>>,
+    handoffs: Vec<RoomHandoff<K, C>>,
+    wake_reaper: bool,
+}
+
+impl<K: Key, C: Connection> Aftermath<K, C> {
+    fn new() -> Self {
+        Aftermath {
+            evicted: Vec::new(),
+            handoffs: Vec::new(),
+            wake_reaper: false,
+        }
+    }
+
+    /// Retires the evicted connections (their counts already left), sends
+    /// the room handed out, and wakes the reaper if asked.
+    fn carry_out(self, shared: &Arc<Shared<K, C>>) {
+        for idle in self.evicted {
+            shared.retire(idle.slot, idle.conn, RetireReason::Evicted);
+        }
+        for (waiter, slot) in self.handoffs {
+            // A waiter gone since it was chosen gives the slot back, and
+            // dropping the slot passes its unit on.
+            if let Err(handoff) = waiter.send(Handoff::Slot(slot)) {
+                drop(handoff);
+            }
+        }
+        if self.wake_reaper {
+            // The reaper sleeps past a new waiter's deadline.
+            shared.reaper_wake.notify_one();
+        }
+    }
+}
+
 impl<K: Key, C: Connection> Shared<K, C> {
     /// Takes an idle connection of `key`, or room to connect, or a place in
-    /// the key's queue. `refused`: the connection the caller took or was
-    /// handed last was not lent (too old, or unhealthy), so its reuse is
-    /// uncounted.
+    /// the queue. `refused`: the connection the caller took or was handed
+    /// last was not lent (too old, or unhealthy), so its reuse is uncounted.
+    /// `deadline`: the checkout's, once it has one; a checkout queued for
+    /// the first time gets it here.
     ///
     /// # Concurrency note
     ///
@@ -66,37 +104,15 @@ impl<K: Key, C: Connection> Shared<K, C> {
     /// drop, before the checkout returns or ends; so a snapshot taken while
     /// a checkout runs may count one reuse too many, and one taken between
     /// checkouts is exact.
-    ///
-    /// `deadline`: the checkout's, once it has one; a checkout queued for
-    /// the first time gets it here.
     pub(crate) fn acquire(
         self: &Arc<Self>,
         key: &K,
         refused: bool,
         deadline: Option<Deadline>,
     ) -> Acquire<K, C> {
-        let mut evicted = Vec::new();
-        let mut handoffs = Vec::new();
-        let mut wake_reaper = false;
-        let acquired = self.acquire_locked(
-            key,
-            refused,
-            deadline,
-            &mut wake_reaper,
-            &mut evicted,
-            &mut handoffs,
-        );
-        if wake_reaper {
-            // The reaper sleeps past this waiter's deadline.
-            self.reaper_wake.notify_one();
-        }
-        // The lock is released: the evicted connections can go (their
-        // counts already left), and room freed by forgotten keys can reach
-        // the checkouts blocked on the total.
-        for idle in evicted {
-            self.retire(idle.slot, idle.conn, RetireReason::Evicted);
-        }
-        send_room(handoffs);
+        let mut after = Aftermath::new();
+        let acquired = self.acquire_locked(key, refused, deadline, &mut after);
+        after.carry_out(self);
         acquired
     }
 
@@ -105,9 +121,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         key: &K,
         refused: bool,
         deadline: Option<Deadline>,
-        wake_reaper: &mut bool,
-        evicted: &mut Vec<Idle<K, C>>,
-        handoffs: &mut Vec<RoomHandoff<K, C>>,
+        after: &mut Aftermath<K, C>,
     ) -> Acquire<K, C> {
         let limits = self.config.limits;
         let mut guard = self.state.lock();
@@ -119,29 +133,21 @@ impl<K: Key, C: Connection> Shared<K, C> {
             return Acquire::Closed;
         }
         let tick = state.tick();
-        let known = state.keys.contains_key(key);
-        if !known {
-            state.add_key(key, tick, limits.max_keys, evicted);
-            if !evicted.is_empty() {
-                // Forgetting keys freed room that blocked checkouts may use.
-                state.hand_out_room(limits, &self.weak(), handoffs);
+        if let Some(entry) = state.keys.get_mut(key) {
+            entry.last_used = tick;
+            if let Some(idle) = entry.idle.pop_back() {
+                entry.activity.reuses += 1;
+                state.activity.reuses += 1;
+                let times = idle.times();
+                let (conn, slot) = idle.into_lent();
+                return Acquire::Idle(conn, slot, times);
             }
         }
-        let Some(entry) = state.keys.get_mut(key) else {
-            return Acquire::Closed;
-        };
-        entry.last_used = tick;
-        if let Some(idle) = entry.idle.pop_back() {
-            entry.activity.reuses += 1;
-            state.activity.reuses += 1;
-            let times = idle.times();
-            let (conn, slot) = idle.into_lent();
-            return Acquire::Idle(conn, slot, times);
-        }
-        let under_key_limit = entry.open < limits.max_open_per_key;
-        if under_key_limit {
+        if under_limit(state, key, limits) {
             if state.total_open < limits.max_total {
-                state.count_connecting(key);
+                state.count_connecting(key, tick, limits, &mut after.evicted);
+                // Forgetting keys to make room for this one may free more.
+                state.hand_out_room(limits, &self.weak(), after);
                 return Acquire::Connect(Slot::connecting(key.clone(), self.weak()));
             }
             // At the total cap: the idle connection of the least recently
@@ -154,159 +160,152 @@ impl<K: Key, C: Connection> Shared<K, C> {
                 Some(idle)
             });
             if let Some(idle) = victim {
-                state.count_connecting(key);
-                drop(guard);
-                self.retire(idle.slot, idle.conn, RetireReason::Evicted);
+                after.evicted.push(idle);
+                state.count_connecting(key, tick, limits, &mut after.evicted);
                 return Acquire::Connect(Slot::connecting(key.clone(), self.weak()));
             }
         }
         let (tx, rx) = oneshot::channel();
         let deadline = deadline.unwrap_or_else(|| Deadline::from_now(self.config.checkout_timeout));
-        state.activity.waits += 1;
         if let Some(at) = deadline.0 {
             if state.next_reap.is_none_or(|next| at < next) {
                 state.next_reap = Some(at);
-                *wake_reaper = true;
+                after.wake_reaper = true;
             }
         }
-        let Some(entry) = state.keys.get_mut(key) else {
-            return Acquire::Closed;
-        };
-        entry.waiters.push_back(Queued {
+        state.activity.waits += 1;
+        if let Some(entry) = state.keys.get_mut(key) {
+            entry.activity.waits += 1;
+        }
+        state.queue.push(Queued {
+            key: key.clone(),
             tx,
             deadline: deadline.0,
         });
-        entry.activity.waits += 1;
-        if under_key_limit && !entry.blocked {
-            // Waiting for the total, not for its own limit.
-            entry.blocked = true;
-            state.blocked.push_back(key.clone());
-        }
         Acquire::Wait(Waiter::new(rx), deadline)
     }
 
-    /// Gives a slot's unit back: to the key's first live waiter, as room to
-    /// connect; else to the first key blocked on the total; else to the
-    /// counts. Called by [`Slot`]'s `Drop`.
+    /// Gives a slot's unit of `key` back: to the oldest waiting checkout it
+    /// can serve (of `key`, or of a key under its limit), else to the counts.
+    /// Called by [`Slot`]'s `Drop`.
     pub(crate) fn release(self: &Arc<Self>, key: &K, was_connecting: bool) {
         let limits = self.config.limits;
-        let mut handoffs = Vec::new();
+        let mut after = Aftermath::new();
         let mut guard = self.state.lock();
         let state = &mut *guard;
+        // A forgotten key's counts left with it: only room is left to give.
         if let Some(entry) = state.keys.get_mut(key) {
             if was_connecting {
                 entry.connecting = entry.connecting.saturating_sub(1);
             }
-            match first_live_waiter(entry) {
-                Some(waiter) => {
+            let own = |k: &K| k == key;
+            let keys = &state.keys;
+            let served = state
+                .queue
+                .first(|k| own(k) || keys.get(k).is_none_or(|e| e.open < limits.max_open_per_key))
+                .map(|(place, k)| (place, own(k)));
+            match served.and_then(|(place, own)| Some((state.queue.take(place)?, own))) {
+                Some((queued, true)) => {
                     // The unit stays with the key.
-                    entry.connecting += 1;
-                    handoffs.push((waiter, Slot::connecting(key.clone(), self.weak())));
+                    if let Some(entry) = state.keys.get_mut(key) {
+                        entry.connecting += 1;
+                    }
+                    after
+                        .handoffs
+                        .push((queued.tx, Slot::connecting(key.clone(), self.weak())));
                 }
-                None => {
+                Some((queued, false)) => {
                     state.unit_closed(key);
-                    state.hand_out_room(limits, &self.weak(), &mut handoffs);
+                    let tick = state.tick();
+                    state.count_connecting(&queued.key, tick, limits, &mut after.evicted);
+                    after
+                        .handoffs
+                        .push((queued.tx, Slot::connecting(queued.key, self.weak())));
                 }
+                None => state.unit_closed(key),
             }
         }
-        // A forgotten key's counts left with it.
+        state.hand_out_room(limits, &self.weak(), &mut after);
         let closed = state.closed;
         drop(guard);
-        send_room(handoffs);
+        after.carry_out(self);
         if closed {
             self.drained.notify_waiters();
         }
     }
 }
 
-/// Sends each unit of room to its waiter. A waiter gone since it was chosen
-/// gives the slot back, and dropping the slot passes its unit on.
-fn send_room<K: Key, C: Connection>(handoffs: Vec<RoomHandoff<K, C>>) {
-    for (waiter, slot) in handoffs {
-        if let Err(handoff) = waiter.send(Handoff::Slot(slot)) {
-            drop(handoff);
-        }
-    }
-}
-
-/// The key's first waiter still waiting; the ones gone are dropped.
-pub(super) fn first_live_waiter<K: Key, C: Connection>(
-    entry: &mut KeyState<K, C>,
-) -> Option<oneshot::Sender<Handoff<K, C>>> {
-    std::iter::from_fn(|| entry.waiters.pop_front())
-        .find(|w| !w.is_gone())
-        .map(|w| w.tx)
+/// Whether `key` may open another connection: it is unknown, or under its
+/// limit.
+fn under_limit<K: Key, C: Connection>(state: &State<K, C>, key: &K, limits: Limits) -> bool {
+    state
+        .keys
+        .get(key)
+        .is_none_or(|entry| entry.open < limits.max_open_per_key)
 }
 
 impl<K: Key, C: Connection> State<K, C> {
-    /// Counts a new connection of `key` as being made.
-    fn count_connecting(&mut self, key: &K) {
-        if let Some(entry) = self.keys.get_mut(key) {
-            entry.open += 1;
-            entry.connecting += 1;
-        }
+    /// Counts a new connection of `key` as being made, remembering the key
+    /// (and forgetting others, past `max_keys`, into `evicted`) if needed.
+    fn count_connecting(
+        &mut self,
+        key: &K,
+        tick: u64,
+        limits: Limits,
+        evicted: &mut Vec<Idle<K, C>>,
+    ) {
+        let entry = match self.keys.get_mut(key) {
+            Some(entry) => entry,
+            None => self.add_key(key, tick, limits.max_keys, evicted),
+        };
+        entry.open += 1;
+        entry.connecting += 1;
         self.total_open += 1;
     }
 
-    /// Whether a checkout of some key waits for room under the total cap.
-    /// Keys that no longer wait leave the order as they are met.
-    pub(crate) fn room_wanted(&mut self, limits: Limits) -> bool {
-        while let Some(key) = self.blocked.front() {
-            if let Some(entry) = self.keys.get_mut(key) {
-                if still_blocked(entry, limits) {
-                    return true;
-                }
-                entry.blocked = false;
-            }
-            self.blocked.pop_front();
-        }
-        false
-    }
-
-    /// Gives the room under the total cap to the keys blocked on it, first
-    /// come first served, one waiter at a time per key (a key with more
-    /// waiters goes back to the end of the order).
+    /// Gives the room under the total cap to the oldest waiting checkouts of
+    /// keys under their limit.
     fn hand_out_room(
         &mut self,
         limits: Limits,
         shared: &Weak<Shared<K, C>>,
-        handoffs: &mut Vec<RoomHandoff<K, C>>,
+        after: &mut Aftermath<K, C>,
     ) {
         while self.total_open < limits.max_total {
-            let Some(key) = self.blocked.pop_front() else {
+            let keys = &self.keys;
+            let Some((place, _)) = self
+                .queue
+                .first(|k| keys.get(k).is_none_or(|e| e.open < limits.max_open_per_key))
+            else {
                 return;
             };
-            let Some(entry) = self.keys.get_mut(&key) else {
-                continue;
+            let Some(queued) = self.queue.take(place) else {
+                return;
             };
-            entry.blocked = false;
-            if entry.open >= limits.max_open_per_key {
-                // Its waiters wait for its own limit now.
-                continue;
-            }
-            let Some(waiter) = first_live_waiter(entry) else {
-                continue;
-            };
-            if still_blocked(entry, limits) {
-                entry.blocked = true;
-                self.blocked.push_back(key.clone());
-            }
-            self.count_connecting(&key);
-            handoffs.push((waiter, Slot::connecting(key, shared.clone())));
+            let tick = self.tick();
+            self.count_connecting(&queued.key, tick, limits, &mut after.evicted);
+            after
+                .handoffs
+                .push((queued.tx, Slot::connecting(queued.key, shared.clone())));
         }
     }
-}
 
-/// Whether the key has a live waiter that waits for the total, not for its
-/// own limit.
-fn still_blocked<K: Key, C: Connection>(entry: &mut KeyState<K, C>, limits: Limits) -> bool {
-    trim_gone(&mut entry.waiters);
-    !entry.waiters.is_empty() && entry.open < limits.max_open_per_key
-}
+    /// Whether the oldest waiting checkout that a connection of `key` could
+    /// serve is one of another key, which waits for room under the total:
+    /// the connection is then better retired to make that room.
+    pub(crate) fn room_wanted_before(&mut self, key: &K, limits: Limits) -> bool {
+        if self.queue.is_empty() || self.total_open < limits.max_total {
+            return false;
+        }
+        let keys = &self.keys;
+        self.queue
+            .first(|k| k == key || keys.get(k).is_none_or(|e| e.open < limits.max_open_per_key))
+            .is_some_and(|(_, k)| k != key)
+    }
 
-/// Drops the waiters at the front of the queue that are gone.
-fn trim_gone<K: Key, C: Connection>(waiters: &mut VecDeque<Queued<K, C>>) {
-    while waiters.front().is_some_and(Queued::is_gone) {
-        waiters.pop_front();
+    /// The oldest waiting checkout of `key`, taken out of the queue.
+    pub(crate) fn take_waiter_of(&mut self, key: &K) -> Option<oneshot::Sender<Handoff<K, C>>> {
+        let (place, _) = self.queue.first(|k| k == key)?;
+        self.queue.take(place).map(|queued| queued.tx)
     }
 }

@@ -18,10 +18,9 @@ use tokio::time::Instant;
 use crate::conn::Conn;
 use crate::connection::Connection;
 use crate::key::Key;
-use crate::pool::acquire::first_live_waiter;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
-use crate::pool::state::{Handoff, Idle};
+use crate::pool::state::{Handoff, Idle, State};
 use crate::retire::RetireReason;
 
 impl<K: Key, C: Connection> Shared<K, C> {
@@ -67,13 +66,47 @@ impl<K: Key, C: Connection> Shared<K, C> {
             // look above, or while a handoff was failing, must not find this
             // connection idle in a closed pool.
             if state.closed {
+                count_released(state, slot.key(), &mut released);
                 drop(guard);
                 self.retire(slot, conn, RetireReason::Shutdown);
                 return;
             }
-            // Needs the whole state, so it is asked before the key's entry
-            // is held; it costs nothing while no key is blocked.
-            let room_wanted = !state.blocked.is_empty() && state.room_wanted(limits);
+            if !state.queue.is_empty() {
+                // An older checkout of another key waits for room under the
+                // total: this connection is retired to make it.
+                if state.room_wanted_before(slot.key(), limits) {
+                    count_released(state, slot.key(), &mut released);
+                    drop(guard);
+                    self.retire(slot, conn, RetireReason::Evicted);
+                    return;
+                }
+                if let Some(waiter) = state.take_waiter_of(slot.key()) {
+                    count_released(state, slot.key(), &mut released);
+                    // Counted as handed over, like a reuse taken by
+                    // `acquire`; uncounted if it is not lent after all.
+                    state.activity.reuses += 1;
+                    if let Some(entry) = state.keys.get_mut(slot.key()) {
+                        entry.activity.reuses += 1;
+                    }
+                    // Sending wakes the waiter's task: done after the lock
+                    // is released, so that it is held for pops and pushes
+                    // only.
+                    drop(guard);
+                    match waiter.send(Handoff::Conn(conn, slot)) {
+                        Ok(()) => return,
+                        Err(Handoff::Conn(c, s)) => (conn, slot) = (c, s),
+                        // Only connections are offered here; this arm cannot
+                        // run, and if it did, the counts stay as they are.
+                        Err(other @ Handoff::Slot(_)) => {
+                            other.disarm();
+                            return;
+                        }
+                    }
+                    guard = self.state.lock();
+                    guard.uncount_reuse(slot.key());
+                    continue;
+                }
+            }
             let Some(entry) = state.keys.get_mut(slot.key()) else {
                 drop(guard);
                 self.retire(slot, conn, RetireReason::Evicted);
@@ -81,35 +114,6 @@ impl<K: Key, C: Connection> Shared<K, C> {
             };
             if std::mem::take(&mut released) {
                 entry.activity.released += 1;
-            }
-            if let Some(waiter) = first_live_waiter(entry) {
-                // Counted as handed over, like a reuse taken by `acquire`;
-                // uncounted if it is not lent after all.
-                entry.activity.reuses += 1;
-                state.activity.reuses += 1;
-                // Sending wakes the waiter's task: done after the lock is
-                // released, so that it is held for pops and pushes only.
-                drop(guard);
-                match waiter.send(Handoff::Conn(conn, slot)) {
-                    Ok(()) => return,
-                    Err(Handoff::Conn(c, s)) => (conn, slot) = (c, s),
-                    // Only connections are offered here; this arm cannot
-                    // run, and if it did, the counts stay as they are.
-                    Err(other @ Handoff::Slot(_)) => {
-                        other.disarm();
-                        return;
-                    }
-                }
-                guard = self.state.lock();
-                guard.uncount_reuse(slot.key());
-                continue;
-            }
-            if room_wanted {
-                // Another key's checkout waits for room under the total:
-                // this connection, wanted by nobody of its key, makes it.
-                drop(guard);
-                self.retire(slot, conn, RetireReason::Evicted);
-                return;
             }
             let evicted = if entry.idle.len() >= limits.max_idle_per_key {
                 entry.idle.pop_front()
@@ -180,5 +184,14 @@ impl<K: Key, C: Connection> Shared<K, C> {
     pub(crate) fn used_up(&self, conn: &Conn<C>) -> bool {
         self.config.max_uses.is_some_and(|max| conn.uses >= max)
             || conn.io.remaining_uses() == Some(0)
+    }
+}
+
+/// Counts a release in its key's activity, once (`released` is cleared).
+fn count_released<K: Key, C: Connection>(state: &mut State<K, C>, key: &K, released: &mut bool) {
+    if std::mem::take(released) {
+        if let Some(entry) = state.keys.get_mut(key) {
+            entry.activity.released += 1;
+        }
     }
 }

@@ -4,6 +4,7 @@ mod acquire;
 mod checkin;
 mod checkout;
 mod deadline;
+mod queue;
 pub(crate) mod reaper;
 mod recency;
 mod retirement;
@@ -85,9 +86,13 @@ use shared::Shared;
 ///
 /// On its first checkout inside a tokio runtime the pool starts two tasks: a
 /// reaper that retires idle connections at their deadline, and a worker that
-/// carries out retirements that wait for the peer. Both end when the last
-/// clone of the pool is dropped; the worker first finishes what it holds,
-/// each retirement bounded by the grace period.
+/// carries out retirements that wait for the peer (the reaper also ends
+/// the waits of checkouts past their timeout). Both end when the last clone
+/// of the pool is dropped; the worker first finishes what it holds, each
+/// retirement bounded by the grace period. A pool that outlives the runtime
+/// its tasks ran on starts them again on its next checkout (retirements the
+/// old worker held when its runtime shut down are dropped with it: their
+/// sockets close, uncounted).
 pub struct Pool<K: Key, S, C: Connection> {
     shared: Arc<Shared<K, C>>,
     connector: S,

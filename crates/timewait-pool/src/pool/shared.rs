@@ -31,8 +31,10 @@ pub(crate) struct Shared<K: Key, C: Connection> {
     /// Set once with the state's `closed`, readable without the lock.
     closed: AtomicBool,
     pub(crate) retiring: AtomicUsize,
-    retire_tx: mpsc::UnboundedSender<Job<K, C>>,
-    retire_rx: Mutex<Option<mpsc::UnboundedReceiver<Job<K, C>>>>,
+    /// The retirement worker's queue, while a worker runs.
+    retire_tx: Mutex<Option<mpsc::UnboundedSender<Job<K, C>>>>,
+    /// Whether the worker and the reaper run; cleared when either ends (its
+    /// runtime shut down), so that the next checkout starts them again.
     background_started: AtomicBool,
     /// Wakes the reaper when an earlier idle deadline appears or the pool
     /// goes away.
@@ -44,14 +46,12 @@ pub(crate) struct Shared<K: Key, C: Connection> {
 impl<K: Key, C: Connection> Shared<K, C> {
     pub(crate) fn new(config: PoolConfig<K, C>) -> Arc<Self> {
         let ledger = TimeWaitLedger::new(config.budget.time_wait());
-        let (retire_tx, retire_rx) = mpsc::unbounded_channel();
         Arc::new(Shared {
             config,
             state: Mutex::new(State::new(ledger)),
             closed: AtomicBool::new(false),
             retiring: AtomicUsize::new(0),
-            retire_tx,
-            retire_rx: Mutex::new(Some(retire_rx)),
+            retire_tx: Mutex::new(None),
             background_started: AtomicBool::new(false),
             reaper_wake: Arc::new(Notify::new()),
             drained: Notify::new(),
@@ -62,11 +62,13 @@ impl<K: Key, C: Connection> Shared<K, C> {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Starts the retirement worker and the idle reaper, once, from inside a
-    /// tokio runtime. Without a runtime it does nothing and tries again on the
-    /// next checkout.
+    /// Starts the retirement worker and the idle reaper from inside a tokio
+    /// runtime, unless they run. Without a runtime it does nothing and tries
+    /// again on the next checkout; a pool that outlives the runtime its tasks
+    /// ran on gets new ones on its next checkout (the reaper ends the waits
+    /// of timed-out checkouts, so it must run wherever checkouts wait).
     pub(crate) fn start_background(self: &Arc<Self>) {
-        if self.background_started.load(Ordering::Relaxed) {
+        if self.background_started.load(Ordering::Acquire) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -75,13 +77,12 @@ impl<K: Key, C: Connection> Shared<K, C> {
         if self.background_started.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Some(rx) = self.retire_rx.lock().take() {
-            runtime.spawn(crate::pool::retirement::worker(rx, Arc::downgrade(self)));
-        }
-        runtime.spawn(crate::pool::reaper::run(
-            Arc::downgrade(self),
-            self.reaper_wake.clone(),
-        ));
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.retire_tx.lock() = Some(tx);
+        let worker = crate::pool::retirement::worker(rx, Arc::downgrade(self));
+        runtime.spawn(Background::new(self).running(worker));
+        let reaper = crate::pool::reaper::run(Arc::downgrade(self), self.reaper_wake.clone());
+        runtime.spawn(Background::new(self).running(reaper));
     }
 
     /// A connecting slot's connection exists: count it and learn where it goes.
@@ -174,23 +175,6 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let mut next: Option<Instant> = None;
         let mut timed_out = Vec::new();
         for entry in state.keys.values_mut() {
-            // Checkouts past their deadline stop waiting: their senders are
-            // dropped once the lock is released, which wakes them.
-            if !entry.waiters.is_empty() {
-                for waiting in std::mem::take(&mut entry.waiters) {
-                    match waiting.deadline {
-                        Some(deadline) if deadline <= now => timed_out.push(waiting),
-                        // Nobody to wake: dropped here.
-                        _ if waiting.is_gone() => {}
-                        deadline => {
-                            if let Some(deadline) = deadline {
-                                next = Some(next.map_or(deadline, |n| n.min(deadline)));
-                            }
-                            entry.waiters.push_back(waiting);
-                        }
-                    }
-                }
-            }
             let mut i = 0;
             while i < entry.idle.len() {
                 match entry.idle.get(i).and_then(|idle| idle.deadline) {
@@ -206,6 +190,11 @@ impl<K: Key, C: Connection> Shared<K, C> {
                     None => i += 1,
                 }
             }
+        }
+        // Checkouts past their deadline stop waiting: their senders are
+        // dropped once the lock is released, which wakes them.
+        if let Some(waiting) = state.queue.expire(now, &mut timed_out) {
+            next = Some(next.map_or(waiting, |n| n.min(waiting)));
         }
         state.next_reap = next;
         state.ledger.expire(now.into_std());
@@ -259,7 +248,10 @@ impl<K: Key, C: Connection> Shared<K, C> {
     /// Queues a retirement for the background worker. Gives the job back when
     /// the worker is gone.
     pub(crate) fn queue_retirement(&self, job: Job<K, C>) -> Result<(), Box<Job<K, C>>> {
-        self.retire_tx.send(job).map_err(|e| Box::new(e.0))
+        match &*self.retire_tx.lock() {
+            Some(queue) => queue.send(job).map_err(|e| Box::new(e.0)),
+            None => Err(Box::new(job)),
+        }
     }
 
     /// Stops lending: marks the pool closed and takes every idle connection
@@ -268,12 +260,15 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let mut guard = self.state.lock();
         guard.closed = true;
         self.closed.store(true, Ordering::Release);
+        let waiting = guard.queue.drain();
         let mut idle = Vec::new();
         for (key, entry) in guard.keys.iter_mut() {
-            // Dropping the senders wakes each waiter with "closed".
-            entry.waiters.clear();
             idle.extend(entry.idle.drain(..).map(|i| (key.clone(), i.conn)));
         }
+        drop(guard);
+        // Dropping the senders wakes each waiter with "closed", out of the
+        // lock.
+        drop(waiting);
         idle
     }
 
@@ -285,18 +280,26 @@ impl<K: Key, C: Connection> Shared<K, C> {
             activity: state.activity,
             ..KeyStats::default()
         };
+        let mut waiting: std::collections::HashMap<&K, usize> = std::collections::HashMap::new();
+        for key in state.queue.live() {
+            *waiting.entry(key).or_default() += 1;
+        }
         let keys: Vec<(K, KeyStats)> = state
             .keys
             .iter()
-            .map(|(k, entry)| (k.clone(), entry.stats(&state.ledger, now)))
+            .map(|(k, entry)| {
+                let waiting = waiting.get(k).copied().unwrap_or(0);
+                (k.clone(), entry.stats(&state.ledger, now, waiting))
+            })
             .collect();
         for (_, s) in &keys {
             total.open += s.open;
             total.idle += s.idle;
             total.in_use += s.in_use;
             total.connecting += s.connecting;
-            total.waiting += s.waiting;
         }
+        // Checkouts of keys not remembered (yet) wait too.
+        total.waiting = waiting.values().sum();
         PoolStats {
             total,
             retiring: self.retiring.load(Ordering::Acquire),
@@ -321,8 +324,42 @@ impl<K: Key, C: Connection> Drop for Shared<K, C> {
             .flat_map(|(key, entry)| entry.idle.drain(..).map(move |i| (key.clone(), i.conn)))
             .collect();
         for (key, conn) in idle {
-            crate::retire::retire_orphan(&self.config, &self.retire_tx, key, conn);
+            crate::retire::retire_orphan(
+                &self.config,
+                self.retire_tx.get_mut().as_ref(),
+                key,
+                conn,
+            );
         }
         self.reaper_wake.notify_one();
+    }
+}
+
+/// Held by each background task: when the task ends (the pool is gone, or
+/// the task's runtime shut down and dropped it), the pool's next checkout
+/// starts the tasks again.
+struct Background<K: Key, C: Connection> {
+    shared: Weak<Shared<K, C>>,
+}
+
+impl<K: Key, C: Connection> Background<K, C> {
+    fn new(shared: &Arc<Shared<K, C>>) -> Self {
+        Background {
+            shared: Arc::downgrade(shared),
+        }
+    }
+
+    /// Runs `task`, holding this guard until it ends or is dropped.
+    async fn running(self, task: impl std::future::Future<Output = ()>) {
+        task.await;
+        drop(self);
+    }
+}
+
+impl<K: Key, C: Connection> Drop for Background<K, C> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.background_started.store(false, Ordering::Release);
+        }
     }
 }

@@ -3,12 +3,12 @@
 use std::collections::{HashMap, VecDeque};
 
 use timewait_core::ledger::{Destination, TimeWaitLedger};
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::conn::Conn;
 use crate::connection::Connection;
 use crate::key::Key;
+use crate::pool::queue::Queue;
 use crate::pool::recency::{Recency, Verdict};
 use crate::pool::slot::Slot;
 use crate::pool::unreleased::UnreleasedWatch;
@@ -63,22 +63,7 @@ pub(crate) enum Handoff<K: Key, C: Connection> {
     Slot(Slot<K, C>),
 }
 
-/// A checkout waiting in its key's queue: where to send what it waits for,
-/// and when it gives up (the reaper drops its sender then).
-#[derive(Debug)]
-pub(crate) struct Queued<K: Key, C: Connection> {
-    pub(crate) tx: oneshot::Sender<Handoff<K, C>>,
-    pub(crate) deadline: Option<Instant>,
-}
-
-impl<K: Key, C: Connection> Queued<K, C> {
-    /// Whether the checkout stopped waiting (dropped, or answered).
-    pub(crate) fn is_gone(&self) -> bool {
-        self.tx.is_closed()
-    }
-}
-
-/// One key's connections, waiters and counts.
+/// One key's connections and counts.
 #[derive(Debug)]
 pub(crate) struct KeyState<K: Key, C: Connection> {
     /// LIFO at the back (the warmest connection is lent first); the front is
@@ -87,11 +72,6 @@ pub(crate) struct KeyState<K: Key, C: Connection> {
     /// Idle, lent and connecting.
     pub(crate) open: usize,
     pub(crate) connecting: usize,
-    /// Checkouts waiting for a connection of this key: for its own limit,
-    /// or (when it is under its limit) for room under the pool's total.
-    pub(crate) waiters: VecDeque<Queued<K, C>>,
-    /// Whether the key is in the pool's `blocked` order.
-    pub(crate) blocked: bool,
     /// Learned from the key's first connection; the ledger's key.
     pub(crate) destination: Option<Destination>,
     /// The pool's use counter when the key was last used (for LRU).
@@ -132,8 +112,6 @@ impl<K: Key, C: Connection> KeyState<K, C> {
             idle: VecDeque::new(),
             open: 0,
             connecting: 0,
-            waiters: VecDeque::new(),
-            blocked: false,
             destination: None,
             last_used: tick,
             places: Places::default(),
@@ -142,14 +120,20 @@ impl<K: Key, C: Connection> KeyState<K, C> {
         }
     }
 
-    pub(crate) fn stats(&self, ledger: &TimeWaitLedger, now: std::time::Instant) -> KeyStats {
+    /// The key's snapshot; `waiting` is counted from the pool's queue.
+    pub(crate) fn stats(
+        &self,
+        ledger: &TimeWaitLedger,
+        now: std::time::Instant,
+        waiting: usize,
+    ) -> KeyStats {
         let idle = self.idle.len();
         KeyStats {
             open: self.open,
             idle,
             in_use: self.open.saturating_sub(idle + self.connecting),
             connecting: self.connecting,
-            waiting: self.waiters.iter().filter(|w| !w.is_gone()).count(),
+            waiting,
             local_time_wait: self.destination.map_or(0, |d| ledger.live(&d, now)),
             activity: self.activity,
         }
@@ -172,9 +156,9 @@ pub(crate) struct State<K: Key, C: Connection> {
     pub(crate) empty_keys: Recency<K>,
     /// The keys with idle connections, in order of use, for `max_total`.
     pub(crate) idle_keys: Recency<K>,
-    /// Keys with checkouts waiting for room under `max_total`, first come
-    /// first served; each key at most once.
-    pub(crate) blocked: VecDeque<K>,
+    /// Checkouts waiting for a connection or for room, first come first
+    /// served across keys.
+    pub(crate) queue: Queue<K, C>,
     /// The earliest idle deadline the reaper was told of.
     pub(crate) next_reap: Option<Instant>,
     pub(crate) closed: bool,
@@ -191,7 +175,7 @@ impl<K: Key, C: Connection> State<K, C> {
             recency: Recency::new(),
             empty_keys: Recency::new(),
             idle_keys: Recency::new(),
-            blocked: VecDeque::new(),
+            queue: Queue::new(),
             next_reap: None,
             closed: false,
         }
@@ -206,7 +190,7 @@ impl<K: Key, C: Connection> State<K, C> {
     /// Remembers a new key, used at `tick`. At `max_keys`, keys with no
     /// connection at all are forgotten first (that is free), the least
     /// recently used first; then the least recently used keys with nothing
-    /// lent, nothing being made and nobody waiting, whose idle connections
+    /// lent and nothing being made, whose idle connections
     /// go to `evicted` (their open counts already taken off) to be retired
     /// by the caller once the lock is released. When every key is busy the
     /// new key is remembered anyway (see `PoolBuilder::max_keys`).
@@ -245,9 +229,10 @@ impl<K: Key, C: Connection> State<K, C> {
     /// The key `max_keys` forgets next: the least recently used with no
     /// connection, else the least recently used that is not busy.
     fn forgettable(&mut self) -> Option<K> {
+        // A checkout waiting for a key holds no state of it: forgetting the
+        // key only means it is remembered again when the checkout is served.
         let empty = self.empty_keys.find(&mut self.keys, place_empty, |_, s| {
-            s.waiters.retain(|w| !w.is_gone());
-            if s.open == 0 && s.waiters.is_empty() {
+            if s.open == 0 {
                 Verdict::Take
             } else {
                 // It has connections again; it comes back when it empties.
@@ -256,8 +241,7 @@ impl<K: Key, C: Connection> State<K, C> {
         });
         empty.or_else(|| {
             self.recency.find(&mut self.keys, place_all, |_, s| {
-                s.waiters.retain(|w| !w.is_gone());
-                if s.open == s.idle.len() && s.waiters.is_empty() {
+                if s.open == s.idle.len() {
                     Verdict::Take
                 } else {
                     Verdict::Skip
