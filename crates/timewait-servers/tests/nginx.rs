@@ -108,10 +108,7 @@ async fn nginx_closes_first_after_its_last_keepalive_request() {
     assert_eq!(last.header("connection"), Some("close"));
     read_fin(&mut conn).await;
     drop(conn);
-    assert_eq!(
-        support::sides(nginx.addr()).await,
-        support::all_on_the_server(1)
-    );
+    support::assert_all_on_the_server(nginx.addr(), 1).await;
 }
 
 #[tokio::test]
@@ -146,10 +143,7 @@ async fn nginx_closes_idle_connections_first_after_its_keepalive_timeout() {
         .await
         .unwrap();
     drop(conn);
-    assert_eq!(
-        support::sides(nginx.addr()).await,
-        support::all_on_the_server(1)
-    );
+    support::assert_all_on_the_server(nginx.addr(), 1).await;
 }
 
 #[tokio::test]
@@ -253,8 +247,5 @@ async fn nginx_answers_options_star_with_400_and_closes_first() {
     assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
     assert!(text.contains("Connection: close"), "{text}");
     drop(conn);
-    assert_eq!(
-        support::sides(nginx.addr()).await,
-        support::all_on_the_server(1)
-    );
+    support::assert_all_on_the_server(nginx.addr(), 1).await;
 }

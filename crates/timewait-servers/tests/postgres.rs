@@ -132,8 +132,5 @@ async fn postgres_ends_idle_sessions_after_its_idle_session_timeout() {
     assert_eq!(error.code(), Some("57P05"));
     assert!(conn.next().await.is_none());
     drop(conn);
-    assert_eq!(
-        support::sides(postgres.addr()).await,
-        support::all_on_the_server(1)
-    );
+    support::assert_all_on_the_server(postgres.addr(), 1).await;
 }

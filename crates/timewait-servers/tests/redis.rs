@@ -90,8 +90,5 @@ async fn redis_closes_idle_clients_after_its_timeout() {
     let closed = tokio::time::timeout(Duration::from_secs(10), conn.next()).await;
     assert!(matches!(closed, Ok(None)), "{closed:?}");
     drop(conn);
-    assert_eq!(
-        support::sides(redis.addr()).await,
-        support::all_on_the_server(1)
-    );
+    support::assert_all_on_the_server(redis.addr(), 1).await;
 }

@@ -32,6 +32,12 @@ pub(crate) fn all_on_the_server(connections: usize) -> TimeWaitSides {
     }
 }
 
+/// Asserts the connections to `server` left one TIME_WAIT entry each on the
+/// server, `connections` in all, and none on the client.
+pub(crate) async fn assert_all_on_the_server(server: SocketAddr, connections: usize) {
+    assert_eq!(sides(server).await, all_on_the_server(connections));
+}
+
 /// The probes that find a server ready leave no TIME_WAIT on either side.
 pub(crate) async fn assert_probes_left_nothing(server: SocketAddr) {
     assert_eq!(
@@ -53,7 +59,7 @@ pub(crate) async fn assert_farewells_leave_time_wait_on_the_server(
     for _ in 0..CONNECTIONS {
         farewell().await;
     }
-    assert_eq!(sides(server).await, all_on_the_server(CONNECTIONS));
+    assert_all_on_the_server(server, CONNECTIONS).await;
 }
 
 /// What the kill-and-restart test needs of a server: its own methods.
