@@ -24,14 +24,12 @@
 //! Run: `cargo bench --bench census`.
 
 use std::hint::black_box;
-use std::io::Read;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use nix::sched::{CloneFlags, unshare};
 use timewait::core::sys::{Census, Source};
+use timewait_echo::netns;
 
 /// TIME_WAIT entries the bench makes unless told otherwise.
 const DEFAULT_CONNECTIONS: usize = 5_000;
@@ -41,7 +39,6 @@ const CONNECTIONS_VAR: &str = "TIMEWAIT_BENCH_CONNECTIONS";
 const MAX_CONNECTIONS: usize = 25_000;
 /// Linux holds TIME_WAIT for 60 s; the group must be done well before.
 const TIME_WAIT_LEN: Duration = Duration::from_secs(60);
-const TCP_TW_REUSE: &str = "/proc/sys/net/ipv4/tcp_tw_reuse";
 const SS_COMMAND: &str = "ss -tan state time-wait | wc -l";
 
 fn connections() -> usize {
@@ -52,41 +49,6 @@ fn connections() -> usize {
     match value.trim().parse::<usize>() {
         Ok(n) if (1..=MAX_CONNECTIONS).contains(&n) => n,
         _ => panic!("{CONNECTIONS_VAR}={value}: expected a count from 1 to {MAX_CONNECTIONS}"),
-    }
-}
-
-/// Moves this thread (criterion runs every benchmark on it) into a new
-/// network namespace with its loopback up, where a client never reuses a
-/// port it holds in TIME_WAIT. `Err` says why it stayed.
-fn own_namespace() -> Result<(), String> {
-    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare(CLONE_NEWNET): {e}"))?;
-    // `/proc/sys/net` shows the namespace of the thread that opens it.
-    std::fs::write(TCP_TW_REUSE, "0").map_err(|e| format!("{TCP_TW_REUSE}: {e}"))?;
-    // A child process starts in its parent thread's namespace.
-    let status = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .map_err(|e| format!("ip link set lo up: {e}"))?;
-    if !status.success() {
-        return Err(format!("ip link set lo up: {status}"));
-    }
-    Ok(())
-}
-
-/// Opens and closes `n` loopback connections, the client closing first and
-/// the server only after the client's FIN, so each leaves exactly one
-/// TIME_WAIT entry, on the client's side.
-fn make_time_wait(n: usize) {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a loopback listener");
-    let addr = listener.local_addr().expect("the listener's address");
-    let mut byte = [0u8; 1];
-    for _ in 0..n {
-        let client = TcpStream::connect(addr).expect("a loopback connection");
-        let (mut server, _) = listener.accept().expect("the connection, accepted");
-        drop(client);
-        // Blocks until the client's FIN: the server's close is the passive one.
-        let read = server.read(&mut byte).expect("the client's FIN");
-        assert_eq!(read, 0, "the client sent nothing but its FIN");
     }
 }
 
@@ -105,7 +67,9 @@ fn ss_count() -> usize {
 
 fn census(c: &mut Criterion) {
     let n = connections();
-    let alone = match own_namespace() {
+    // Criterion runs every benchmark on this thread: it moves into a
+    // namespace where a client never reuses a port it holds in TIME_WAIT.
+    let alone = match netns::unshare_fresh() {
         Ok(()) => true,
         Err(reason) => {
             eprintln!(
@@ -115,7 +79,8 @@ fn census(c: &mut Criterion) {
         }
     };
     let made = Instant::now();
-    make_time_wait(n);
+    // Each connection leaves exactly one TIME_WAIT entry, the client's.
+    netns::close_client_first(&netns::loopback_listeners(1), n);
     let by_diag = Census::time_wait().source(Source::SockDiag);
     let by_proc = Census::time_wait().source(Source::ProcNet);
     let count = by_diag.count().expect("a sock_diag census");

@@ -24,13 +24,14 @@ use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use reliability::netns::{NetnsPair, Side, pair_or_skip, set_sysctl};
+use reliability::netns::{NetnsPair, Side, pair_or_skip};
 use reliability::{current_thread, request};
 use timewait::core::budget::{PortRange, TwReuse};
 use timewait::pool::{
     ClosePolicy, Error, FarewellMessage, OnPortsExhausted, Pool, PoolBuilder, PoolStats,
     TcpConnector,
 };
+use timewait_echo::netns::set_sysctl;
 use timewait_echo::{EchoServer, EchoStats, TimeWaitSides};
 use tokio::net::TcpStream;
 

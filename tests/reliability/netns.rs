@@ -20,23 +20,16 @@
 //! Namespaces are named `twr-<pid>-<n>c` and `twr-<pid>-<n>s`; a guard
 //! deletes them when dropped, which also deletes the veth pair, even when
 //! the test fails. At start, namespaces with this prefix whose process is
-//! gone are deleted.
+//! gone are deleted. One namespace, its guard, entering it and the skip are
+//! `timewait_echo::netns`'s, which the CLI's tests share; the pair is this
+//! suite's.
 
-use std::fs::File;
 use std::net::Ipv4Addr;
-use std::process::Command;
-use std::sync::Once;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::JoinHandle;
 
-use nix::sched::{CloneFlags, setns};
-
-/// The environment variable that turns a skip into a failure (CI sets it).
-pub const REQUIRE_VAR: &str = "TIMEWAIT_REQUIRE_NETNS";
+use timewait_echo::netns::{self, Netns, ip};
 
 const PREFIX: &str = "twr-";
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-static CLEAN_STALE: Once = Once::new();
 
 /// Which side of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +43,8 @@ pub enum Side {
 /// Dropping it deletes both namespaces.
 #[derive(Debug)]
 pub struct NetnsPair {
-    client: String,
-    server: String,
+    client: Netns,
+    server: Netns,
     pub client_ip: Ipv4Addr,
     pub server_ip: Ipv4Addr,
 }
@@ -59,56 +52,38 @@ pub struct NetnsPair {
 /// Creates a pair, or says why it cannot: without `TIMEWAIT_REQUIRE_NETNS=1`
 /// that is a skip (printed, `None`); with it, a failure.
 pub fn pair_or_skip(test: &str) -> Option<NetnsPair> {
-    match NetnsPair::create() {
-        Ok(pair) => Some(pair),
-        Err(reason) => {
-            if std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1") {
-                panic!("{test}: {REQUIRE_VAR}=1 but network namespaces are unavailable: {reason}");
-            }
-            eprintln!(
-                "{test}: skipped: network namespaces are unavailable ({reason}); set {REQUIRE_VAR}=1 to make this a failure"
-            );
-            None
-        }
-    }
+    netns::or_skip(test, NetnsPair::create())
 }
 
 impl NetnsPair {
     /// Creates both namespaces, the veth pair and the addresses; undoes what
     /// it did if a step fails.
     pub fn create() -> Result<NetnsPair, String> {
-        if !nix::unistd::Uid::effective().is_root() {
-            return Err("not running as root".to_owned());
-        }
-        ip(&["-V"]).map_err(|e| format!("the `ip` command (iproute2) is not usable: {e}"))?;
-        CLEAN_STALE.call_once(delete_stale);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let n = netns::prepare(PREFIX)?;
         let pid = std::process::id();
         let third = u8::try_from(n % 250).unwrap_or(0) + 1;
+        // From here on, dropping what was made deletes it.
         let pair = NetnsPair {
-            client: format!("{PREFIX}{pid}-{n}c"),
-            server: format!("{PREFIX}{pid}-{n}s"),
+            client: Netns::add(PREFIX, n, "c")?,
+            server: Netns::add(PREFIX, n, "s")?,
             client_ip: Ipv4Addr::new(10, 213, third, 1),
             server_ip: Ipv4Addr::new(10, 213, third, 2),
         };
         // Interface names are at most 15 bytes: "twr" + pid + n + side.
         let (veth_c, veth_s) = (format!("twr{pid}{n}c"), format!("twr{pid}{n}s"));
-        // From here on, dropping `pair` deletes whatever was created.
-        ip(&["netns", "add", &pair.client])?;
-        ip(&["netns", "add", &pair.server])?;
         ip(&[
             "link",
             "add",
             &veth_c,
             "netns",
-            &pair.client,
+            pair.client.name(),
             "type",
             "veth",
             "peer",
             "name",
             &veth_s,
             "netns",
-            &pair.server,
+            pair.server.name(),
         ])?;
         let client_cidr = format!("{}/30", pair.client_ip);
         let server_cidr = format!("{}/30", pair.server_ip);
@@ -116,96 +91,29 @@ impl NetnsPair {
             (&pair.client, &veth_c, &client_cidr),
             (&pair.server, &veth_s, &server_cidr),
         ] {
-            ip(&["-n", ns, "addr", "add", cidr, "dev", dev])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", ns.name(), "addr", "add", cidr, "dev", dev])?;
+            ip(&["-n", ns.name(), "link", "set", dev, "up"])?;
         }
         Ok(pair)
     }
 
     pub fn name(&self, side: Side) -> &str {
-        match side {
-            Side::Client => &self.client,
-            Side::Server => &self.server,
-        }
+        self.netns(side).name()
     }
 
     /// Runs `f` on a new thread inside the namespace of `side`.
-    pub fn spawn<T, F>(&self, side: Side, f: F) -> std::thread::JoinHandle<T>
+    pub fn spawn<T, F>(&self, side: Side, f: F) -> JoinHandle<T>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let path = format!("/var/run/netns/{}", self.name(side));
-        std::thread::Builder::new()
-            .name(format!("netns-{side:?}"))
-            .spawn(move || {
-                enter(&path);
-                f()
-            })
-            .expect("a thread for the namespace")
+        self.netns(side).spawn(f)
     }
-}
 
-impl Drop for NetnsPair {
-    fn drop(&mut self) {
-        for ns in [&self.client, &self.server] {
-            if let Err(e) = ip(&["netns", "del", ns]) {
-                eprintln!("could not delete network namespace {ns}: {e}");
-            }
-        }
-    }
-}
-
-/// Moves the calling thread into the network namespace at `path`.
-fn enter(path: &str) {
-    let handle = File::open(path).unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
-    setns(&handle, CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| panic!("setns {path}: {e}"));
-}
-
-/// Writes a sysctl of the calling thread's network namespace and reads it
-/// back.
-pub fn set_sysctl(name: &str, value: &str) -> String {
-    let path = format!("/proc/sys/{}", name.replace('.', "/"));
-    std::fs::write(&path, value).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
-        .trim()
-        .to_owned()
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip {}: {e}", args.join(" ")))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
-/// Deletes namespaces with this suite's prefix whose process has ended (a
-/// run that was killed before its guards ran).
-fn delete_stale() {
-    let Ok(entries) = std::fs::read_dir("/var/run/netns") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let pid = rest.split('-').next().unwrap_or("");
-        let alive = !pid.is_empty() && std::path::Path::new(&format!("/proc/{pid}")).exists();
-        if !alive {
-            eprintln!("deleting stale network namespace {name}");
-            let _ = ip(&["netns", "del", &name]);
+    fn netns(&self, side: Side) -> &Netns {
+        match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
         }
     }
 }

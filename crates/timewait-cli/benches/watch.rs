@@ -20,16 +20,15 @@
 //! measured (the bench says why).
 
 use std::hint::black_box;
-use std::io::Read;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
-use nix::sched::{CloneFlags, unshare};
 use timewait_cli::snapshot::watched_states;
 use timewait_cli::watch::run::refresh;
 use timewait_core::sys::{Census, Source};
+use timewait_echo::netns;
 
 /// The sizes measured.
 const SIZES: [usize; 2] = [5_000, 40_000];
@@ -42,42 +41,20 @@ fn test_mode() -> bool {
     std::env::args().any(|a| a == "--test")
 }
 
-/// A fresh namespace for this thread, ready for many TIME_WAIT entries.
+/// A fresh namespace for this thread, ready for many TIME_WAIT entries:
+/// `timewait_echo::netns::unshare_fresh`, and the whole port range.
 fn fresh_namespace() -> Result<(), String> {
-    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare(CLONE_NEWNET): {e}"))?;
+    netns::unshare_fresh()?;
     // `/proc/sys/net` shows the namespace of the thread that opens it.
-    for (file, value) in [
-        ("/proc/sys/net/ipv4/tcp_tw_reuse", "0"),
-        ("/proc/sys/net/ipv4/ip_local_port_range", "1024 65535"),
-    ] {
-        std::fs::write(file, value).map_err(|e| format!("{file}: {e}"))?;
-    }
-    let status = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .map_err(|e| format!("ip link set lo up: {e}"))?;
-    if !status.success() {
-        return Err(format!("ip link set lo up: {status}"));
-    }
-    Ok(())
+    let file = "/proc/sys/net/ipv4/ip_local_port_range";
+    std::fs::write(file, "1024 65535").map_err(|e| format!("{file}: {e}"))
 }
 
-/// Closes `n` loopback connections, the client first and the server only
-/// after the client's FIN: one client-side TIME_WAIT entry each.
+/// Closes `n` loopback connections, the client first, over [`LISTENERS`]
+/// listeners in turn: one client-side TIME_WAIT entry each.
 fn make_time_wait(n: usize) -> Vec<TcpListener> {
-    let listeners: Vec<TcpListener> = (0..LISTENERS)
-        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a loopback listener"))
-        .collect();
-    let mut byte = [0u8; 1];
-    for i in 0..n {
-        let listener = &listeners[i % LISTENERS];
-        let addr = listener.local_addr().expect("the listener's address");
-        let client = TcpStream::connect(addr).expect("a loopback connection");
-        let (mut server, _) = listener.accept().expect("the connection, accepted");
-        drop(client);
-        let read = server.read(&mut byte).expect("the client's FIN");
-        assert_eq!(read, 0, "the client sent nothing but its FIN");
-    }
+    let listeners = netns::loopback_listeners(LISTENERS);
+    netns::close_client_first(&listeners, n);
     listeners
 }
 

@@ -7,7 +7,7 @@ mod support;
 use std::net::Ipv4Addr;
 
 use serde_json::Value;
-use support::{count_by, fill, netns_or_skip};
+use support::{NetnsExt, count_by, fill, netns_or_skip};
 
 fn count(value: &Value) -> usize {
     value

@@ -12,7 +12,8 @@
 //! Beside the protocol: [`fresh_listener`] binds a port no other socket
 //! mentions, and [`settled_time_wait`] asks the kernel how many TIME_WAIT
 //! entries a server's connections left on each side, so a test or a demo can
-//! show where TIME_WAIT landed.
+//! show where TIME_WAIT landed. On Linux, [`netns`] makes network
+//! namespaces for the tests and benches that need one of their own.
 //!
 //! ```
 //! use timewait_echo::{EchoServer, exchange};
@@ -34,6 +35,8 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod client;
+#[cfg(target_os = "linux")]
+pub mod netns;
 mod port;
 mod server;
 mod stats;

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use nix::sys::signal::Signal;
 use crate::ServerError;
 use crate::codec::{Memcache, MemcacheRequest, MemcacheResponse};
 use crate::probe::Probe;
-use crate::supervisor::{DEFAULT_READY_WITHIN, Launch, Supervisor};
+use crate::supervisor::{DEFAULT_READY_WITHIN, Launch, Supervisor, supervised};
 use crate::workdir::Workdir;
 
 /// How to run a [`Memcached`].
@@ -91,44 +91,22 @@ impl Memcached {
             inner: Supervisor::start(launch, dir, ready_within).await?,
         })
     }
+}
 
-    /// The end of its log (`server.log` in its directory: what it wrote
-    /// to its standard output and error), for a failing test to show.
-    pub fn log_tail(&self) -> String {
-        self.inner.log_tail()
-    }
-
-    /// The address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.inner.addr()
-    }
-
+supervised! {
+    Memcached;
     /// Its temporary directory.
-    pub fn dir(&self) -> &Path {
-        self.inner.dir().path()
-    }
-
+    fn dir;
     /// How long the last start or restart took until `version` was
     /// answered.
-    pub fn last_start(&self) -> Duration {
-        self.inner.last_start()
-    }
-
+    fn last_start;
     /// Stops it with SIGTERM and waits for it to exit: memcached notices at
     /// its next clock tick, so this takes up to a second.
-    pub async fn stop(&mut self) -> Result<(), ServerError> {
-        self.inner.stop().await
-    }
-
+    fn stop;
     /// Kills it with SIGKILL, at once.
-    pub fn kill(&mut self) -> Result<(), ServerError> {
-        self.inner.kill()
-    }
-
+    fn kill;
     /// Starts it again on the same port (stopping it first if it runs).
-    pub async fn restart(&mut self) -> Result<(), ServerError> {
-        self.inner.restart().await
-    }
+    fn restart;
 }
 
 impl Launch for MemcachedLaunch {

@@ -170,3 +170,59 @@ impl<L: Launch> Supervisor<L> {
         self.run().await
     }
 }
+
+/// The lifecycle methods every server has, each handed to the server's
+/// `inner` [`Supervisor`]: `log_tail`, `addr`, `dir`, `last_start`, `stop`,
+/// `kill` and `restart`. The server gives the doc comments of those whose
+/// words are its own (what its directory holds, what answers its probe, its
+/// graceful signal).
+macro_rules! supervised {
+    (
+        $server:ident;
+        $(#[$dir:meta])* fn dir;
+        $(#[$last_start:meta])* fn last_start;
+        $(#[$stop:meta])* fn stop;
+        $(#[$kill:meta])* fn kill;
+        $(#[$restart:meta])* fn restart;
+    ) => {
+        impl $server {
+            /// The end of its log (`server.log` in its directory: what it
+            /// wrote to its standard output and error), for a failing test to
+            /// show.
+            pub fn log_tail(&self) -> String {
+                self.inner.log_tail()
+            }
+
+            /// The address it listens on.
+            pub fn addr(&self) -> std::net::SocketAddr {
+                self.inner.addr()
+            }
+
+            $(#[$dir])*
+            pub fn dir(&self) -> &std::path::Path {
+                self.inner.dir().path()
+            }
+
+            $(#[$last_start])*
+            pub fn last_start(&self) -> std::time::Duration {
+                self.inner.last_start()
+            }
+
+            $(#[$stop])*
+            pub async fn stop(&mut self) -> Result<(), $crate::ServerError> {
+                self.inner.stop().await
+            }
+
+            $(#[$kill])*
+            pub fn kill(&mut self) -> Result<(), $crate::ServerError> {
+                self.inner.kill()
+            }
+
+            $(#[$restart])*
+            pub async fn restart(&mut self) -> Result<(), $crate::ServerError> {
+                self.inner.restart().await
+            }
+        }
+    };
+}
+pub(crate) use supervised;

@@ -7,7 +7,9 @@ mod support;
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use support::codec::{config, decode_in_pieces};
+use support::codec::{
+    assert_decodes_in_pieces, assert_waits_at_every_cut, config, corrupt, decode_in_pieces,
+};
 use timewait_servers::codec::{
     CodecError, Memcache, MemcacheRequest, MemcacheResponse, MemcacheValue,
 };
@@ -109,15 +111,7 @@ fn every_response_decodes() {
 #[test]
 fn a_partial_get_answer_waits_at_every_cut() {
     let input = b"VALUE a 1 3\r\nx\r\n\r\nEND\r\n";
-    for cut in 0..input.len() {
-        let mut buf = BytesMut::from(&input[..cut]);
-        assert_eq!(
-            Memcache::default().decode(&mut buf).unwrap(),
-            None,
-            "cut at {cut}"
-        );
-        assert_eq!(buf.len(), cut);
-    }
+    assert_waits_at_every_cut::<Memcache>(input);
 }
 
 #[test]
@@ -217,9 +211,7 @@ proptest! {
         for r in &responses {
             write(r, &mut input);
         }
-        let (decoded, rest) = decode_in_pieces(&mut Memcache::default(), &input, &cuts).unwrap();
-        prop_assert_eq!(decoded, responses);
-        prop_assert!(rest.is_empty());
+        assert_decodes_in_pieces::<Memcache>(&input, &cuts, &responses)?;
     }
 
     /// Arbitrary bytes, cut anywhere: responses or an error, never a panic.
@@ -239,10 +231,7 @@ proptest! {
     ) {
         let mut input = Vec::new();
         write(&r, &mut input);
-        for (at, byte) in flips {
-            let len = input.len();
-            input[at % len] = byte;
-        }
+        corrupt(&mut input, &flips);
         let _ = decode_in_pieces(&mut Memcache::default(), &input, &[]);
     }
 }

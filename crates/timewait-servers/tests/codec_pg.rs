@@ -8,7 +8,9 @@ mod support;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use proptest::prelude::*;
-use support::codec::{config, decode_in_pieces};
+use support::codec::{
+    assert_decodes_in_pieces, assert_waits_at_every_cut, config, corrupt, decode_in_pieces,
+};
 use timewait_servers::codec::{CodecError, PgBackend, PgCodec, PgField, PgFrontend, PgNotice};
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -45,15 +47,7 @@ fn queries_and_terminate_are_typed_messages() {
 #[test]
 fn a_partial_message_waits_at_every_cut() {
     let input = b"C\0\0\0\x0dSELECT 1\0";
-    for cut in 0..input.len() {
-        let mut buf = BytesMut::from(&input[..cut]);
-        assert_eq!(
-            PgCodec::default().decode(&mut buf).unwrap(),
-            None,
-            "cut at {cut}"
-        );
-        assert_eq!(buf.len(), cut);
-    }
+    assert_waits_at_every_cut::<PgCodec>(input);
     assert_eq!(
         decode_one(input).unwrap(),
         Some(PgBackend::CommandComplete("SELECT 1".into()))
@@ -234,9 +228,7 @@ proptest! {
         for m in &messages {
             write(m, &mut input);
         }
-        let (decoded, rest) = decode_in_pieces(&mut PgCodec::default(), &input, &cuts).unwrap();
-        prop_assert_eq!(decoded, messages);
-        prop_assert!(rest.is_empty());
+        assert_decodes_in_pieces::<PgCodec>(&input, &cuts, &messages)?;
     }
 
     /// Arbitrary bytes, cut anywhere: messages or an error, never a panic.
@@ -257,10 +249,7 @@ proptest! {
     ) {
         let mut input = BytesMut::new();
         write(&m, &mut input);
-        for (at, byte) in flips {
-            let len = input.len();
-            input[at % len] = byte;
-        }
+        corrupt(&mut input, &flips);
         let _ = decode_in_pieces(&mut PgCodec::default(), &input, &[]);
     }
 }

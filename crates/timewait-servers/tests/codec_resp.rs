@@ -7,7 +7,9 @@ mod support;
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use support::codec::{config, decode_in_pieces};
+use support::codec::{
+    assert_decodes_in_pieces, assert_waits_at_every_cut, config, corrupt, decode_in_pieces,
+};
 use timewait_servers::codec::{CodecError, Resp, RespCommand, RespValue};
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -50,15 +52,7 @@ fn every_kind_of_reply_decodes() {
 #[test]
 fn a_partial_reply_waits_at_every_cut_and_consumes_nothing() {
     let input = b"*2\r\n$5\r\nhello\r\n:42\r\n";
-    for cut in 0..input.len() {
-        let mut buf = BytesMut::from(&input[..cut]);
-        assert_eq!(
-            Resp::default().decode(&mut buf).unwrap(),
-            None,
-            "cut at {cut}"
-        );
-        assert_eq!(buf.len(), cut);
-    }
+    assert_waits_at_every_cut::<Resp>(input);
 }
 
 #[test]
@@ -139,9 +133,7 @@ proptest! {
         for v in &values {
             v.encode(&mut input);
         }
-        let (decoded, rest) = decode_in_pieces(&mut Resp::default(), &input, &cuts).unwrap();
-        prop_assert_eq!(decoded, values);
-        prop_assert!(rest.is_empty());
+        assert_decodes_in_pieces::<Resp>(&input, &cuts, &values)?;
     }
 
     /// Arbitrary bytes, cut anywhere: values or an error, never a panic.
@@ -161,10 +153,7 @@ proptest! {
     ) {
         let mut input = BytesMut::new();
         v.encode(&mut input);
-        for (at, byte) in flips {
-            let len = input.len();
-            input[at % len] = byte;
-        }
+        corrupt(&mut input, &flips);
         let _ = decode_in_pieces(&mut Resp::default(), &input, &[]);
     }
 }

@@ -66,34 +66,29 @@ async fn memcached_starts_answers_through_the_codec_and_stops() {
 #[tokio::test]
 async fn quit_makes_memcached_close_first_so_time_wait_is_the_servers() {
     let memcached = Memcached::start(MemcachedConfig::default()).await.unwrap();
-    support::assert_probes_left_nothing(memcached.addr()).await;
-    for _ in 0..support::CONNECTIONS {
+    support::assert_farewells_leave_time_wait_on_the_server(memcached.addr(), async || {
         let mut conn = connect(&memcached).await;
         version(&mut conn).await;
         conn.send(MemcacheRequest::Quit).await.unwrap();
         // No answer but the server's FIN: only then does this side close.
         assert!(conn.next().await.is_none());
-    }
-    assert_eq!(
-        support::sides(memcached.addr()).await,
-        support::all_on_the_server(support::CONNECTIONS)
-    );
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn memcached_killed_and_restarted_serves_new_connections_on_its_port() {
     let mut memcached = Memcached::start(MemcachedConfig::default()).await.unwrap();
-    let addr = memcached.addr();
-    let mut before = connect(&memcached).await;
-    version(&mut before).await;
-    memcached.kill().unwrap();
-    assert!(matches!(before.next().await, None | Some(Err(_))));
-    memcached.restart().await.unwrap();
-    assert_eq!(memcached.addr(), addr);
-    for _ in 0..3 {
-        let mut after = connect(&memcached).await;
-        version(&mut after).await;
-    }
+    support::assert_serves_again_after_kill_and_restart(
+        &mut memcached,
+        async |memcached| {
+            let mut conn = connect(memcached).await;
+            version(&mut conn).await;
+            conn
+        },
+        async |mut before| assert!(matches!(before.next().await, None | Some(Err(_)))),
+    )
+    .await;
 }
 
 #[tokio::test]

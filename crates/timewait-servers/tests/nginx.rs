@@ -86,18 +86,14 @@ async fn nginx_serves_its_body_and_echo_and_stops() {
 #[tokio::test]
 async fn connection_close_makes_nginx_close_first_so_time_wait_is_the_servers() {
     let nginx = Nginx::start(NginxConfig::default()).await.unwrap();
-    support::assert_probes_left_nothing(nginx.addr()).await;
-    for _ in 0..support::CONNECTIONS {
+    support::assert_farewells_leave_time_wait_on_the_server(nginx.addr(), async || {
         let mut conn = connect(&nginx).await;
         let response = get(&mut conn, "/", true).await;
         assert_eq!(response.header("connection"), Some("close"));
         // The server's FIN: only then does this side close.
         read_fin(&mut conn).await;
-    }
-    assert_eq!(
-        support::sides(nginx.addr()).await,
-        support::all_on_the_server(support::CONNECTIONS)
-    );
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -112,10 +108,7 @@ async fn nginx_closes_first_after_its_last_keepalive_request() {
     assert_eq!(last.header("connection"), Some("close"));
     read_fin(&mut conn).await;
     drop(conn);
-    assert_eq!(
-        support::sides(nginx.addr()).await,
-        support::all_on_the_server(1)
-    );
+    support::assert_all_on_the_server(nginx.addr(), 1).await;
 }
 
 #[tokio::test]
@@ -150,29 +143,28 @@ async fn nginx_closes_idle_connections_first_after_its_keepalive_timeout() {
         .await
         .unwrap();
     drop(conn);
-    assert_eq!(
-        support::sides(nginx.addr()).await,
-        support::all_on_the_server(1)
-    );
+    support::assert_all_on_the_server(nginx.addr(), 1).await;
 }
 
 #[tokio::test]
 async fn nginx_killed_and_restarted_serves_new_connections_on_its_port() {
     let mut nginx = Nginx::start(NginxConfig::default()).await.unwrap();
-    let addr = nginx.addr();
-    let mut before = connect(&nginx).await;
-    get(&mut before, "/", false).await;
-    nginx.kill().unwrap();
-    let mut rest = Vec::new();
-    // The kernel closed the killed server's end (a FIN, or a reset).
-    let _ = before.read_to_end(&mut rest).await;
-    assert!(rest.is_empty());
-    nginx.restart().await.unwrap();
-    assert_eq!(nginx.addr(), addr);
-    for _ in 0..3 {
-        let response = get(&mut connect(&nginx).await, "/", true).await;
-        assert_eq!(response.body, NGINX_BODY.as_bytes());
-    }
+    support::assert_serves_again_after_kill_and_restart(
+        &mut nginx,
+        async |nginx| {
+            let mut conn = connect(nginx).await;
+            let response = get(&mut conn, "/", false).await;
+            assert_eq!(response.body, NGINX_BODY.as_bytes());
+            conn
+        },
+        async |mut before| {
+            let mut rest = Vec::new();
+            // The kernel closed the killed server's end (a FIN, or a reset).
+            let _ = before.read_to_end(&mut rest).await;
+            assert!(rest.is_empty());
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -255,8 +247,5 @@ async fn nginx_answers_options_star_with_400_and_closes_first() {
     assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
     assert!(text.contains("Connection: close"), "{text}");
     drop(conn);
-    assert_eq!(
-        support::sides(nginx.addr()).await,
-        support::all_on_the_server(1)
-    );
+    support::assert_all_on_the_server(nginx.addr(), 1).await;
 }

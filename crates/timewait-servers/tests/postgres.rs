@@ -92,34 +92,29 @@ async fn postgres_starts_answers_a_query_through_the_codec_and_stops() {
 #[tokio::test]
 async fn terminate_makes_postgres_close_first_so_time_wait_is_the_servers() {
     let postgres = Postgres::start(PostgresConfig::default()).await.unwrap();
-    support::assert_probes_left_nothing(postgres.addr()).await;
-    for _ in 0..support::CONNECTIONS {
+    support::assert_farewells_leave_time_wait_on_the_server(postgres.addr(), async || {
         let mut conn = connect(&postgres).await;
         select_one(&mut conn).await;
         conn.send(PgFrontend::Terminate).await.unwrap();
         // The backend exits: its FIN, and only then does this side close.
         assert!(conn.next().await.is_none());
-    }
-    assert_eq!(
-        support::sides(postgres.addr()).await,
-        support::all_on_the_server(support::CONNECTIONS)
-    );
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn postgres_killed_and_restarted_serves_new_connections_on_its_port() {
     let mut postgres = Postgres::start(PostgresConfig::default()).await.unwrap();
-    let addr = postgres.addr();
-    let mut before = connect(&postgres).await;
-    select_one(&mut before).await;
-    postgres.kill().unwrap();
-    assert!(matches!(before.next().await, None | Some(Err(_))));
-    postgres.restart().await.unwrap();
-    assert_eq!(postgres.addr(), addr);
-    for _ in 0..3 {
-        let mut after = connect(&postgres).await;
-        select_one(&mut after).await;
-    }
+    support::assert_serves_again_after_kill_and_restart(
+        &mut postgres,
+        async |postgres| {
+            let mut conn = connect(postgres).await;
+            select_one(&mut conn).await;
+            conn
+        },
+        async |mut before| assert!(matches!(before.next().await, None | Some(Err(_)))),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -137,8 +132,5 @@ async fn postgres_ends_idle_sessions_after_its_idle_session_timeout() {
     assert_eq!(error.code(), Some("57P05"));
     assert!(conn.next().await.is_none());
     drop(conn);
-    assert_eq!(
-        support::sides(postgres.addr()).await,
-        support::all_on_the_server(1)
-    );
+    support::assert_all_on_the_server(postgres.addr(), 1).await;
 }

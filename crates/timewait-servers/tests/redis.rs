@@ -54,35 +54,30 @@ async fn redis_starts_answers_through_the_codec_and_stops() {
 #[tokio::test]
 async fn quit_makes_redis_close_first_so_time_wait_is_the_servers() {
     let redis = Redis::start(RedisConfig::default()).await.unwrap();
-    support::assert_probes_left_nothing(redis.addr()).await;
-    for _ in 0..support::CONNECTIONS {
+    support::assert_farewells_leave_time_wait_on_the_server(redis.addr(), async || {
         let mut conn = connect(&redis).await;
         assert_eq!(ask(&mut conn, &["PING"]).await, simple("PONG"));
         assert_eq!(ask(&mut conn, &["QUIT"]).await, simple("OK"));
         // The server's FIN: only then does this side close.
         assert!(conn.next().await.is_none());
-    }
-    assert_eq!(
-        support::sides(redis.addr()).await,
-        support::all_on_the_server(support::CONNECTIONS)
-    );
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn redis_killed_and_restarted_serves_new_connections_on_its_port() {
     let mut redis = Redis::start(RedisConfig::default()).await.unwrap();
-    let addr = redis.addr();
-    let mut before = connect(&redis).await;
-    assert_eq!(ask(&mut before, &["PING"]).await, simple("PONG"));
-    redis.kill().unwrap();
-    // The kernel closed the killed server's end.
-    assert!(matches!(before.next().await, None | Some(Err(_))));
-    redis.restart().await.unwrap();
-    assert_eq!(redis.addr(), addr);
-    for _ in 0..3 {
-        let mut after = connect(&redis).await;
-        assert_eq!(ask(&mut after, &["PING"]).await, simple("PONG"));
-    }
+    support::assert_serves_again_after_kill_and_restart(
+        &mut redis,
+        async |redis| {
+            let mut conn = connect(redis).await;
+            assert_eq!(ask(&mut conn, &["PING"]).await, simple("PONG"));
+            conn
+        },
+        // The kernel closed the killed server's end.
+        async |mut before| assert!(matches!(before.next().await, None | Some(Err(_)))),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -95,8 +90,5 @@ async fn redis_closes_idle_clients_after_its_timeout() {
     let closed = tokio::time::timeout(Duration::from_secs(10), conn.next()).await;
     assert!(matches!(closed, Ok(None)), "{closed:?}");
     drop(conn);
-    assert_eq!(
-        support::sides(redis.addr()).await,
-        support::all_on_the_server(1)
-    );
+    support::assert_all_on_the_server(redis.addr(), 1).await;
 }

@@ -2,100 +2,50 @@
 //! with a known number of TIME_WAIT entries on each side, the binary run
 //! inside it, and `ss` as the witness.
 //!
-//! The approach is the root reliability suite's (`tests/reliability/netns.rs`):
-//! `ip netns add`, a thread that enters the namespace with `setns(2)` (a
-//! socket belongs to the namespace of the thread that makes it), and a
-//! guard that deletes the namespace when dropped, also when a test fails.
-//! The binary and `ss` run inside with `ip netns exec`.
+//! The namespace, its guard and the skip are `timewait_echo::netns`'s, which
+//! the root reliability suite shares: `ip netns add`, a thread that enters
+//! the namespace with `setns(2)` (a socket belongs to the namespace of the
+//! thread that makes it), and a guard that deletes the namespace when
+//! dropped, also when a test fails. The binary and `ss` run inside with
+//! `ip netns exec`.
 
 // Each test file uses a part of this module.
 #![allow(dead_code, unreachable_pub)] // `pub` here means "for the test files"
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Output};
-use std::sync::Once;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Command;
 use std::time::Duration;
 
-use nix::sched::{CloneFlags, setns};
+pub use timewait_echo::netns::Netns;
+use timewait_echo::netns::{self, close_client_first};
 
-/// The environment variable that turns a skip into a failure (CI sets it).
-pub const REQUIRE_VAR: &str = "TIMEWAIT_REQUIRE_NETNS";
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_timewait");
 
 const PREFIX: &str = "twcli-";
-static NEXT: AtomicU32 = AtomicU32::new(0);
-static CLEAN_STALE: Once = Once::new();
-
-/// A network namespace with its loopback up; dropping it deletes it.
-#[derive(Debug)]
-pub struct Netns {
-    name: String,
-}
 
 /// Creates a namespace, or says why it cannot: a printed skip (`None`), or
 /// a failure when `TIMEWAIT_REQUIRE_NETNS=1`.
 pub fn netns_or_skip(test: &str) -> Option<Netns> {
-    match Netns::create() {
-        Ok(ns) => Some(ns),
-        Err(reason) => {
-            if std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1") {
-                panic!("{test}: {REQUIRE_VAR}=1 but network namespaces are unavailable: {reason}");
-            }
-            eprintln!(
-                "{test}: skipped: network namespaces are unavailable ({reason}); set {REQUIRE_VAR}=1 to make this a failure"
-            );
-            None
-        }
-    }
+    netns::or_skip(
+        test,
+        netns::prepare(PREFIX).and_then(|n| Netns::add(PREFIX, n, "")),
+    )
 }
 
-impl Netns {
-    fn create() -> Result<Netns, String> {
-        if !nix::unistd::Uid::effective().is_root() {
-            return Err("not running as root".to_owned());
-        }
-        ip(&["-V"]).map_err(|e| format!("the `ip` command (iproute2) is not usable: {e}"))?;
-        CLEAN_STALE.call_once(delete_stale);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let ns = Netns {
-            name: format!("{PREFIX}{}-{n}", std::process::id()),
-        };
-        ip(&["netns", "add", &ns.name])?;
-        // From here on, dropping `ns` deletes it.
-        ip(&["-n", &ns.name, "link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-
-    /// Runs `f` on a thread inside the namespace.
-    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/var/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            let handle = File::open(&path).unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
-            setns(&handle, CloneFlags::CLONE_NEWNET)
-                .unwrap_or_else(|e| panic!("setns {path}: {e}"));
-            f()
-        })
-        .join()
-        .unwrap_or_else(|_| panic!("the thread in namespace {} panicked", self.name))
-    }
-
-    /// Runs `program args…` inside the namespace (`ip netns exec`).
-    pub fn exec(&self, program: &str, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name, program])
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run ip netns exec {program}: {e}"))
-    }
-
+/// What the tests do inside a namespace.
+pub trait NetnsExt {
     /// Runs the binary inside the namespace; it must succeed, and its
     /// stdout is returned.
-    pub fn timewait(&self, args: &[&str]) -> String {
+    fn timewait(&self, args: &[&str]) -> String;
+    /// `ss -Htan state time-wait` inside the namespace, as (local, peer) pairs.
+    fn ss_time_wait(&self) -> Vec<(SocketAddr, SocketAddr)>;
+}
+
+impl NetnsExt for Netns {
+    fn timewait(&self, args: &[&str]) -> String {
         let output = self.exec(BIN, args);
         assert!(
             output.status.success(),
@@ -106,8 +56,7 @@ impl Netns {
         String::from_utf8(output.stdout).expect("UTF-8 output")
     }
 
-    /// `ss -Htan state time-wait` inside the namespace, as (local, peer) pairs.
-    pub fn ss_time_wait(&self) -> Vec<(SocketAddr, SocketAddr)> {
+    fn ss_time_wait(&self) -> Vec<(SocketAddr, SocketAddr)> {
         let output = self.exec("ss", &["-Htan", "state", "time-wait"]);
         assert!(output.status.success(), "ss: {}", output.status);
         String::from_utf8_lossy(&output.stdout)
@@ -122,14 +71,6 @@ impl Netns {
                 (addrs[0], addrs[1])
             })
             .collect()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Err(e) = ip(&["netns", "del", &self.name]) {
-            eprintln!("could not delete network namespace {}: {e}", self.name);
-        }
     }
 }
 
@@ -168,12 +109,7 @@ pub fn fill(ns: &Netns, client: &[(Ipv4Addr, usize)], server: usize) -> Filled {
         for (ip, n) in client {
             let listener = TcpListener::bind((ip, 0)).expect("a listener");
             let addr = listener.local_addr().expect("its address");
-            for _ in 0..n {
-                let c = TcpStream::connect(addr).expect("a connection");
-                let (mut s, _) = listener.accept().expect("accepted");
-                drop(c);
-                assert_eq!(s.read(&mut byte).expect("the client's FIN"), 0);
-            }
+            close_client_first(std::slice::from_ref(&listener), n);
             listeners.push(listener);
             made.push((addr, n));
         }
@@ -243,38 +179,4 @@ pub fn count_by<K: Ord>(
         *counts.entry(key(pair)).or_insert(0) += 1;
     }
     counts
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip {}: {e}", args.join(" ")))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
-/// Deletes namespaces of this suite whose process has ended.
-fn delete_stale() {
-    let Ok(entries) = std::fs::read_dir("/var/run/netns") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let pid = rest.split('-').next().unwrap_or("");
-        if pid.is_empty() || !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            eprintln!("deleting stale network namespace {name}");
-            let _ = ip(&["netns", "del", &name]);
-        }
-    }
 }

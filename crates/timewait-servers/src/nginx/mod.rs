@@ -5,9 +5,7 @@ mod config;
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
@@ -15,7 +13,7 @@ pub use config::{NGINX_BODY, NginxConfig};
 
 use crate::ServerError;
 use crate::probe::Probe;
-use crate::supervisor::{Launch, Supervisor};
+use crate::supervisor::{Launch, Supervisor, supervised};
 use crate::workdir::Workdir;
 
 /// nginx serving [`NGINX_BODY`] on `127.0.0.1` and a fresh port, configured
@@ -62,47 +60,25 @@ impl Nginx {
         })
     }
 
-    /// The end of its log (`server.log` in its directory: what it wrote
-    /// to its standard output and error), for a failing test to show.
-    pub fn log_tail(&self) -> String {
-        self.inner.log_tail()
-    }
-
-    /// The address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.inner.addr()
-    }
-
-    /// Its temporary directory (`nginx.conf`, `server.log`, `access.log`).
-    pub fn dir(&self) -> &Path {
-        self.inner.dir().path()
-    }
-
     /// Whether it serves TLS.
     pub fn is_tls(&self) -> bool {
         self.inner.launch().config.is_tls()
     }
+}
 
+supervised! {
+    Nginx;
+    /// Its temporary directory (`nginx.conf`, `server.log`, `access.log`).
+    fn dir;
     /// How long the last start or restart took until it answered.
-    pub fn last_start(&self) -> Duration {
-        self.inner.last_start()
-    }
-
+    fn last_start;
     /// Stops it with SIGQUIT (nginx's graceful shutdown: idle connections
     /// are closed, requests in flight finish) and waits for it to exit.
-    pub async fn stop(&mut self) -> Result<(), ServerError> {
-        self.inner.stop().await
-    }
-
+    fn stop;
     /// Kills it with SIGKILL, at once.
-    pub fn kill(&mut self) -> Result<(), ServerError> {
-        self.inner.kill()
-    }
-
+    fn kill;
     /// Starts it again on the same port (stopping it first if it runs).
-    pub async fn restart(&mut self) -> Result<(), ServerError> {
-        self.inner.restart().await
-    }
+    fn restart;
 }
 
 impl Launch for NginxLaunch {

@@ -6,7 +6,7 @@ mod cluster;
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use cluster::{SYSTEM_USER, init_cluster, pg_command, run_as, setup};
 use crate::ServerError;
 use crate::codec::{PgBackend, PgCodec, PgFrontend};
 use crate::probe::Probe;
-use crate::supervisor::{DEFAULT_READY_WITHIN, Launch, Supervisor};
+use crate::supervisor::{DEFAULT_READY_WITHIN, Launch, Supervisor, supervised};
 use crate::workdir::Workdir;
 
 /// The role `initdb` creates, and the database it connects to.
@@ -141,50 +141,28 @@ impl Postgres {
         })
     }
 
-    /// The end of its log (`server.log` in its directory: what it wrote
-    /// to its standard output and error), for a failing test to show.
-    pub fn log_tail(&self) -> String {
-        self.inner.log_tail()
-    }
-
-    /// The address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.inner.addr()
-    }
-
-    /// Its temporary directory: the cluster is in `data/`, the Unix socket
-    /// beside it.
-    pub fn dir(&self) -> &Path {
-        self.inner.dir().path()
-    }
-
     /// How long `initdb` took.
     pub fn init_time(&self) -> Duration {
         self.init_time
     }
+}
 
+supervised! {
+    Postgres;
+    /// Its temporary directory: the cluster is in `data/`, the Unix socket
+    /// beside it.
+    fn dir;
     /// How long the last start or restart took until a startup succeeded
     /// (`initdb` not included).
-    pub fn last_start(&self) -> Duration {
-        self.inner.last_start()
-    }
-
+    fn last_start;
     /// Stops it with SIGINT (PostgreSQL's fast shutdown: sessions are ended)
     /// and waits for it to exit.
-    pub async fn stop(&mut self) -> Result<(), ServerError> {
-        self.inner.stop().await
-    }
-
+    fn stop;
     /// Kills the postmaster and every backend with SIGKILL, at once.
-    pub fn kill(&mut self) -> Result<(), ServerError> {
-        self.inner.kill()
-    }
-
+    fn kill;
     /// Starts it again on the same port and cluster (stopping it first if
     /// it runs); after a kill, PostgreSQL recovers the cluster first.
-    pub async fn restart(&mut self) -> Result<(), ServerError> {
-        self.inner.restart().await
-    }
+    fn restart;
 }
 
 impl Launch for PostgresLaunch {
