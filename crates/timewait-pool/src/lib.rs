@@ -79,6 +79,8 @@ pub mod connector;
 mod error;
 mod exchange;
 mod farewell;
+#[cfg(feature = "codec")]
+pub mod framed;
 mod guard;
 mod key;
 mod layer;
@@ -93,7 +95,10 @@ pub use config::{ConfigError, NoConnector, PoolBuilder, PoolConfig, WithConnecto
 pub use connection::{Connection, Health, PeerClose};
 pub use connector::{ConnectError, Connecting, Target, TcpConnector, TcpKeepalive};
 pub use error::{BoxError, Error, WaitingFor};
+pub use farewell::protocols as farewells;
 pub use farewell::{Farewell, FarewellFuture, FarewellMessage};
+#[cfg(feature = "codec")]
+pub use framed::FramedLease;
 pub use guard::Pooled;
 pub use key::Key;
 pub use layer::PoolLayer;
