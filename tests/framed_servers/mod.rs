@@ -22,11 +22,21 @@ pub type Lease = Pooled<SocketAddr, TcpStream>;
 
 /// Concurrent borrowers, and so the most connections open.
 pub const TASKS: usize = 4;
-/// Requests each borrower makes.
+/// Requests each borrower makes, unless `FRAMED_REQUESTS_PER_TASK` says
+/// otherwise (for figures from a longer run).
 pub const REQUESTS_PER_TASK: u64 = 150;
 /// Uses after which a connection is retired: 600 requests retire at least
 /// 600 / 40 - 4 = 11 connections during the run.
 pub const MAX_USES: u64 = 40;
+
+/// Requests each borrower makes.
+pub fn requests_per_task() -> u64 {
+    std::env::var("FRAMED_REQUESTS_PER_TASK")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n >= MAX_USES * TASKS as u64)
+        .unwrap_or(REQUESTS_PER_TASK)
+}
 /// A bound only a failure reaches.
 pub const WITHIN: Duration = Duration::from_secs(30);
 
@@ -87,15 +97,16 @@ where
     Fut: Future<Output = ()> + Send,
 {
     let lent = LentOnce::default();
+    let per_task = requests_per_task();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for task in 0..TASKS as u64 {
         let (pool, exchange, lent) = (pool.clone(), exchange.clone(), lent.clone());
         tasks.spawn(async move {
-            for i in 0..REQUESTS_PER_TASK {
+            for i in 0..per_task {
                 let lease = pool.get(server).await.unwrap();
                 lent.lend(&lease);
-                exchange(lease, task * REQUESTS_PER_TASK + i).await;
+                exchange(lease, task * per_task + i).await;
             }
         });
     }
@@ -107,7 +118,7 @@ where
     let report = pool.shutdown(WITHIN).await;
     assert!(report.completed, "{report:?}");
     Outcome {
-        requests: TASKS as u64 * REQUESTS_PER_TASK,
+        requests: TASKS as u64 * per_task,
         elapsed,
         activity: pool.stats().total.activity,
         retired_during_run,
