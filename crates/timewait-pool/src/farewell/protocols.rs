@@ -151,3 +151,37 @@ fixed_farewell! {
     /// command of the borrower with the same tag is in flight.
     ImapLogout = b"tw0 LOGOUT\r\n";
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_test::io::Builder;
+
+    /// Says `farewell` on a scripted connection that expects exactly
+    /// `bytes`: the script fails the test on any other write.
+    async fn says(farewell: impl Farewell<(), tokio_test::io::Mock>, bytes: &[u8]) {
+        let mut conn = Builder::new().write(bytes).build();
+        farewell.say(&(), &mut conn).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn each_protocol_farewell_writes_exactly_its_message() {
+        says(RedisQuit, b"*1\r\n$4\r\nQUIT\r\n").await;
+        says(MemcachedQuit, b"quit\r\n").await;
+        says(PostgresTerminate, &[b'X', 0, 0, 0, 4]).await;
+        says(SmtpQuit, b"QUIT\r\n").await;
+        says(Pop3Quit, b"QUIT\r\n").await;
+        says(ImapLogout, b"tw0 LOGOUT\r\n").await;
+    }
+
+    #[tokio::test]
+    async fn client_kill_asks_for_its_own_id_then_kills_that_client_only() {
+        let kill = b"*6\r\n$6\r\nCLIENT\r\n$4\r\nKILL\r\n$2\r\nID\r\n$2\r\n17\r\n$6\r\nSKIPME\r\n$2\r\nno\r\n";
+        let mut conn = Builder::new()
+            .write(b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n")
+            .read(b":17\r\n")
+            .write(kill)
+            .build();
+        RedisClientKillSelf.say(&(), &mut conn).await.unwrap();
+    }
+}
