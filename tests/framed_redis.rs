@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use framed_servers::{Lease, LentOnce, TcpPool, WITHIN};
 use timewait::pool::farewells::{RedisClientKillSelf, RedisQuit};
-use timewait::pool::framed::FramedError;
+use timewait::pool::framed::{FramedError, FramedService};
 use timewait::pool::{ClosePolicy, Error};
 use timewait_servers::codec::{CodecError, Resp, RespCommand, RespValue};
 use timewait_servers::{Redis, RedisConfig};
+use tower::ServiceExt;
 
 async fn redis() -> Redis {
     Redis::start(RedisConfig::default())
@@ -93,6 +94,33 @@ async fn pipelined_commands_on_one_lease_are_answered_in_order() {
         );
     }
     assert!(conn.release().is_returned());
+    pool.shutdown(WITHIN).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_framed_service_for_one_key_answers_concurrent_calls_over_pooled_connections() {
+    let redis = redis().await;
+    let pool = framed_servers::pool(RedisQuit, ClosePolicy::PeerFirst);
+    let service = FramedService::new(pool.clone(), redis.addr(), Resp::default());
+    let mut calls = tokio::task::JoinSet::new();
+    for id in 0..200 {
+        let service = service.clone();
+        calls.spawn(async move {
+            let tag = format!("call {id}");
+            let answer = service
+                .oneshot(RespCommand::new(["ECHO", tag.as_str()]))
+                .await
+                .unwrap();
+            assert_eq!(answer, RespValue::Bulk(Some(tag.into())));
+        });
+    }
+    while let Some(call) = calls.join_next().await {
+        call.unwrap();
+    }
+    let activity = pool.stats().total.activity;
+    assert!(activity.connects <= framed_servers::TASKS as u64 + activity.reasons.used_up);
+    assert_eq!(activity.connects + activity.reuses, 200, "{activity:?}");
+    assert_eq!(activity.reasons.unreleased, 0, "{activity:?}");
     pool.shutdown(WITHIN).await;
 }
 

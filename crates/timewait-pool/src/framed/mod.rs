@@ -16,6 +16,9 @@
 //! (PostgreSQL's rows up to `ReadyForQuery`) is told apart by a
 //! [`Boundary`].
 //!
+//! A [`FramedService`] is the same as a `tower::Service<Request>` for one
+//! key: a lease per call, for protocols that answer with one frame.
+//!
 //! Needs the `codec` feature.
 //!
 //! ```
@@ -47,7 +50,9 @@ mod boundary;
 mod error;
 mod io;
 mod lease;
+mod service;
 
 pub use boundary::{Boundary, EveryFrame};
 pub use error::{FramedError, Release, Unfinished};
 pub use lease::FramedLease;
+pub use service::FramedService;
