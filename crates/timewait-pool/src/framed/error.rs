@@ -77,7 +77,9 @@ impl<E: Error + 'static> Error for FramedError<E> {
 pub enum Release {
     /// The exchange was complete and the connection was released to the
     /// pool, which lends it again unless it is due for retirement (its
-    /// last use, say), when it says the farewell.
+    /// last use, say, when it says the farewell) or the I/O seen through
+    /// the lease overrules the release (see [the lease
+    /// contract](crate::Pooled#the-lease-contract)).
     Returned,
     /// The exchange was not complete: the connection was retired as an
     /// unreleased lease is, and never lent again.
