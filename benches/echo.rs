@@ -25,8 +25,12 @@
 //! its warm-up and measurement so that the whole run stays within
 //! [`CONNECT_BUDGET`] connects.
 //!
-//! Run: `cargo bench --bench echo`.
+//! Run: `cargo bench --bench echo`. The same binary runs `echo/framed`
+//! (`support/framed.rs`): a codec over the pool's framed lease against a
+//! `Framed` held by hand.
 
+#[path = "support/framed.rs"]
+mod framed;
 #[path = "support/loopback.rs"]
 mod loopback;
 #[path = "support/tasks.rs"]
@@ -248,5 +252,5 @@ fn echo(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, echo);
+criterion_group!(benches, echo, framed::framed);
 criterion_main!(benches);

@@ -28,6 +28,7 @@ GROUPS = [
     ("checkout/contended", "std-mutex-vec", False),
     ("checkout/keyed", "deadpool", False),
     ("echo/loopback", "raw-persistent", True),
+    ("echo/framed", "raw-framed", True),
     ("http/loopback", "hyper-util-legacy", True),
     ("core/ledger", None, False),
     ("core/fsm", None, False),
@@ -125,6 +126,13 @@ def targets(results):
     cpr = median(echo, "connect-per-request")
     if cpr is not None and raw is not None:
         out.append(("`connect-per-request` ÷ `raw-persistent` (about 7×)", f"{cpr / raw:.1f}×", None))
+    framed = "echo/framed"
+    ratio(
+        "framed lease within 10% of `raw-framed`",
+        median(framed, "pool-framed"),
+        median(framed, "raw-framed"),
+        1.10,
+    )
     http = "http/loopback"
     ratio(
         "HTTP over the pool at least as fast as `hyper-util-legacy`",

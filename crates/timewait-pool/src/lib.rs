@@ -63,6 +63,15 @@
 //! checkout waits (or fails with [`Error::PortsExhausted`]) instead of
 //! running into `EADDRNOTAVAIL`.
 //!
+//! # Framed protocols
+//!
+//! With the `codec` feature, `Pooled::framed(codec)` puts a
+//! `tokio_util::codec` on a lease: a `framed::FramedLease` that counts the
+//! responses each request owes and releases the connection only at a
+//! message boundary, with nothing left in its buffers. The
+//! [`farewells`] module has the farewells of Redis, memcached, PostgreSQL,
+//! SMTP, POP3 and IMAP, each saying what its server does on it.
+//!
 //! # As a tower service
 //!
 //! [`Pool`] is a `tower::Service<K>`, and [`PoolLayer`] puts one over a
@@ -80,6 +89,8 @@ pub mod connector;
 mod error;
 mod exchange;
 mod farewell;
+#[cfg(feature = "codec")]
+pub mod framed;
 mod guard;
 mod key;
 mod layer;
@@ -94,7 +105,10 @@ pub use config::{ConfigError, NoConnector, PoolBuilder, PoolConfig, WithConnecto
 pub use connection::{Connection, Health, PeerClose};
 pub use connector::{ConnectError, Connecting, Target, TcpConnector, TcpKeepalive};
 pub use error::{BoxError, Error, WaitingFor};
+pub use farewell::protocols as farewells;
 pub use farewell::{Farewell, FarewellFuture, FarewellMessage};
+#[cfg(feature = "codec")]
+pub use framed::FramedLease;
 pub use guard::Pooled;
 pub use key::Key;
 pub use layer::PoolLayer;

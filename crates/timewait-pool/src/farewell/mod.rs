@@ -1,5 +1,10 @@
 //! Protocol hooks that ask the peer to close first.
 
+pub mod protocols;
+mod redis;
+
+pub use redis::RedisClientKillSelf;
+
 use std::fmt;
 use std::future::Future;
 use std::io;
