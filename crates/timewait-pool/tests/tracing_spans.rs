@@ -49,9 +49,17 @@ struct Capture {
 
 impl Capture {
     /// Installs the layer as this thread's subscriber (the runtime of a
-    /// `#[tokio::test]` runs every task on this thread).
-    fn install(&self) -> DefaultGuard {
-        tracing::subscriber::set_default(Registry::default().with(self.clone()))
+    /// `#[tokio::test]` runs every task on this thread), one test at a
+    /// time: tracing caches each callsite's interest for all threads, and a
+    /// subscriber another test drops meanwhile makes it rebuild that cache,
+    /// during which an event can be missed.
+    fn install(&self) -> (std::sync::MutexGuard<'static, ()>, DefaultGuard) {
+        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+        let turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let subscriber = tracing::subscriber::set_default(Registry::default().with(self.clone()));
+        (turn, subscriber)
     }
 
     fn warnings(&self) -> Vec<SeenSpan> {
