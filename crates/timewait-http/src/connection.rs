@@ -1,0 +1,327 @@
+//! One pooled HTTP/1.1 connection: hyper's request sender, the task that
+//! drives hyper's connection without ever shutting it down, and a duplicate
+//! of the socket's descriptor through which the pool peeks at the socket and
+//! reads the server's FIN before it closes.
+
+use std::fmt;
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::CONNECTION;
+use http::{HeaderMap, Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::TrySendError;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use socket2::Socket;
+use timewait_pool::{Connection, Destination, Health, PeerClose};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::body::Body;
+use crate::io::{Io, Mark, Stream, Traffic};
+use crate::keep_alive::KeepAlive;
+
+/// An HTTP/1.1 client connection held by the pool.
+///
+/// hyper's own client connection shuts its write side down when keep-alive
+/// ends, which sends the first FIN and leaves TIME_WAIT on the client. This
+/// one runs hyper's connection *without shutdown* and keeps a duplicate of
+/// the socket's descriptor, so the socket stays open after hyper lets go of
+/// it; the pool then reads that descriptor until the server's FIN and only
+/// then closes it (a passive close: TIME_WAIT on the server). Over TLS the
+/// server's close_notify is read (and discarded) the same way, and this side
+/// never writes one.
+///
+/// It answers the pool's questions from what the server said: a response's
+/// `Connection: close` ends its use; `Keep-Alive: timeout=N, max=M` gives
+/// [`peer_idle_limit`](Connection::peer_idle_limit) (N less the client's
+/// margin) and [`remaining_uses`](Connection::remaining_uses) (M).
+pub struct HttpConnection {
+    /// `None` once the pool waits for the server's close.
+    sender: Option<SendRequest<Body>>,
+    /// Drives hyper's connection; ends when hyper is done with the socket.
+    task: JoinHandle<()>,
+    socket: Socket,
+    local: SocketAddr,
+    peer: SocketAddr,
+    traffic: Arc<Traffic>,
+    /// A request asked the server to close, or a response said it will.
+    closing: bool,
+    hint: KeepAlive,
+    margin: Duration,
+    /// When the last exchange ended (the response body's end).
+    idle_since: Instant,
+    tls: bool,
+}
+
+impl HttpConnection {
+    /// Makes the HTTP/1.1 connection over `stream` (plain or TLS over
+    /// `socket`, a duplicate of its TCP descriptor) and spawns the task that drives it.
+    pub(crate) async fn handshake(
+        stream: Stream,
+        socket: Socket,
+        margin: Duration,
+    ) -> Result<HttpConnection, crate::connector::ConnectError> {
+        use crate::connector::ConnectError;
+        let local = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .ok_or_else(|| ConnectError::Socket(io::Error::other("no local address")))?;
+        let peer = socket
+            .peer_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .ok_or_else(|| ConnectError::Socket(io::Error::other("no peer address")))?;
+        let tls = !matches!(stream, Stream::Plain(_));
+        let traffic = Arc::new(Traffic::default());
+        let io = TokioIo::new(Io::new(stream, traffic.clone()));
+        let (sender, connection) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(ConnectError::Handshake)?;
+        let task = tokio::spawn(async move {
+            // The parts hyper hands back are dropped: that closes hyper's
+            // descriptor only, and no FIN (nor close_notify) goes out.
+            if let Err(error) = connection.without_shutdown().await {
+                tracing::debug!(%error, "http connection ended with an error");
+            }
+        });
+        Ok(HttpConnection {
+            sender: Some(sender),
+            task,
+            socket,
+            local,
+            peer,
+            traffic,
+            closing: false,
+            hint: KeepAlive::default(),
+            margin,
+            idle_since: Instant::now(),
+            tls,
+        })
+    }
+
+    /// Whether the connection runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The connection's local address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The server's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// What the server last announced in `Keep-Alive`.
+    pub fn keep_alive(&self) -> KeepAlive {
+        self.hint
+    }
+
+    /// Whether hyper can still carry requests on this connection.
+    pub(crate) fn can_send(&self) -> bool {
+        !self.closing
+            && !self.task.is_finished()
+            && self.sender.as_ref().is_some_and(|s| !s.is_closed())
+    }
+
+    pub(crate) fn traffic(&self) -> (Arc<Traffic>, Mark) {
+        (self.traffic.clone(), self.traffic.mark())
+    }
+
+    /// Waits until hyper can take a request, then hands it over.
+    /// [`SendError::Unsent`] gives the request back when none of it was
+    /// written.
+    pub(crate) async fn send(
+        &mut self,
+        request: Request<Body>,
+    ) -> Result<Response<Incoming>, SendError> {
+        if asks_to_close(request.headers()) {
+            self.closing = true;
+        }
+        let Some(sender) = self.sender.as_mut() else {
+            return Err(SendError::Unsent(request, None));
+        };
+        if let Err(error) = sender.ready().await {
+            return Err(SendError::Unsent(request, Some(error)));
+        }
+        sender
+            .try_send_request(request)
+            .await
+            .map_err(
+                |mut e: TrySendError<Request<Body>>| match e.take_message() {
+                    Some(request) => SendError::Unsent(request, Some(e.into_error())),
+                    None => SendError::Failed(e.into_error()),
+                },
+            )
+    }
+
+    /// Takes in what a response's head says of the connection's future.
+    pub(crate) fn note_response(&mut self, headers: &HeaderMap) {
+        if asks_to_close(headers) {
+            self.closing = true;
+        }
+        let hint = KeepAlive::from_headers(headers);
+        if !hint.is_empty() {
+            self.hint = hint;
+        }
+    }
+
+    /// The exchange on it ended now: the server's idle clock starts.
+    pub(crate) fn mark_idle(&mut self) {
+        self.idle_since = Instant::now();
+    }
+
+    /// When the server will close this idle connection by itself, if it
+    /// said (its `Keep-Alive: timeout`).
+    pub(crate) fn server_idle_close(&self) -> Option<Instant> {
+        self.hint
+            .timeout
+            .and_then(|t| self.idle_since.checked_add(t))
+    }
+}
+
+/// How handing a request to hyper failed.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // the error path; boxing would cost the common one nothing but code
+pub(crate) enum SendError {
+    /// None of the request was written: here it is back (with hyper's
+    /// error, if it gave one).
+    Unsent(Request<Body>, Option<hyper::Error>),
+    /// The request was taken, and then the exchange failed.
+    Failed(hyper::Error),
+}
+
+/// Whether the headers' `Connection` field lists `close`.
+pub(crate) fn asks_to_close(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|option| option.trim().eq_ignore_ascii_case("close"))
+}
+
+impl Connection for HttpConnection {
+    /// One non-blocking `MSG_PEEK` on the socket, then hyper's own view.
+    ///
+    /// A connection hyper is done with, or on which the server was asked to
+    /// close, whose server has not closed yet, is reported as
+    /// [`Health::UnexpectedData`]: not lent again, and retired by waiting for
+    /// the server's close without a farewell, which is what it needs.
+    fn health(&mut self) -> Health {
+        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+        match self.socket.peek(&mut byte) {
+            Ok(0) => Health::PeerClosed,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if self.can_send() {
+                    Health::Usable
+                } else {
+                    Health::UnexpectedData
+                }
+            }
+            // Over TLS hyper's task reads records (a session ticket) that
+            // arrive on an idle connection; in plain HTTP, bytes nobody asked
+            // for (a 408 before an idle close) end its use.
+            Ok(_) if self.is_tls() && self.can_send() => Health::Usable,
+            Ok(_) => Health::UnexpectedData,
+            Err(e) if is_reset(&e) => Health::PeerReset,
+            Err(e) => Health::Broken(e),
+        }
+    }
+
+    fn destination(&self) -> Option<Destination> {
+        Some(Destination::new(self.peer).with_local_ip(self.local.ip()))
+    }
+
+    /// Lets hyper finish with the socket (dropping the sender ends an idle
+    /// connection), then reads the socket until the server's FIN, discarding
+    /// whatever comes first (a TLS close_notify, the rest of a response).
+    async fn peer_close(&mut self) -> io::Result<PeerClose> {
+        self.sender = None;
+        if !self.task.is_finished() {
+            if let Err(error) = (&mut self.task).await {
+                tracing::debug!(%error, "http connection task failed");
+            }
+        }
+        let stream = TcpStream::from_std(self.socket.try_clone()?.into())?;
+        read_until_peer_close(stream).await
+    }
+
+    /// The server's `Keep-Alive: timeout`, less the margin (zero when the
+    /// timeout is no longer than the margin: the connection is not lent
+    /// again, and the pool waits for the server's close).
+    fn peer_idle_limit(&self) -> Option<Duration> {
+        self.hint.timeout.map(|t| t.saturating_sub(self.margin))
+    }
+
+    /// None once either side said `Connection: close`; else the server's
+    /// `Keep-Alive: max`.
+    fn remaining_uses(&self) -> Option<u64> {
+        if self.closing || self.peer_idle_limit() == Some(Duration::ZERO) {
+            return Some(0);
+        }
+        self.hint.max
+    }
+
+    fn close(self) {
+        drop(self);
+    }
+
+    fn abort(self) {
+        if let Err(error) = self.socket.set_linger(Some(Duration::ZERO)) {
+            tracing::debug!(%error, "could not set SO_LINGER 0; closing normally");
+        }
+        drop(self);
+    }
+}
+
+impl Drop for HttpConnection {
+    /// Ends hyper's task, so that its descriptor closes with ours.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl fmt::Debug for HttpConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpConnection")
+            .field("local", &self.local)
+            .field("peer", &self.peer)
+            .field("closing", &self.closing)
+            .field("keep_alive", &self.hint)
+            .field("task_finished", &self.task.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads and discards until the peer's FIN or reset.
+async fn read_until_peer_close(mut stream: TcpStream) -> io::Result<PeerClose> {
+    let mut discard = [0u8; 2048];
+    loop {
+        match stream.read(&mut discard).await {
+            Ok(0) => return Ok(PeerClose::Fin),
+            Ok(_) => {}
+            Err(e) if is_reset(&e) => return Ok(PeerClose::Reset),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_reset(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+    )
+}

@@ -1,0 +1,183 @@
+//! One request through the pool: prepare it, check a connection out, send,
+//! and retry once when the [retry rule](crate::retry) allows.
+
+use http::header::{CONNECTION, HOST, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Request, Response, Uri};
+
+use crate::body::Body;
+use crate::client::Shared;
+use crate::connection::{SendError, asks_to_close};
+use crate::error::{Error, ErrorKind};
+use crate::origin::Origin;
+use crate::response::ResponseBody;
+use crate::retry::{self, Failed};
+
+/// Sends `request` and resolves to the response head; its body holds the
+/// connection until read to its end.
+pub(crate) async fn execute(
+    shared: &Shared,
+    mut request: Request<Body>,
+) -> Result<Response<ResponseBody>, Error> {
+    let origin = Origin::from_uri(request.uri())?;
+    prepare(&mut request, &origin, shared.set_host)?;
+    let idempotent = retry::is_idempotent(request.method(), request.headers());
+    // The copy for the keep-alive race (its request is gone into hyper).
+    let spare = if shared.retry && idempotent {
+        copy(&request)
+    } else {
+        None
+    };
+    let replayable = spare.is_some();
+    match attempt(shared, &origin, request).await {
+        Ok(response) => Ok(response),
+        Err(failure) => {
+            if !(shared.retry && retry::should_retry(failure.failed, idempotent, replayable)) {
+                return Err(failure.error);
+            }
+            let again = failure.unsent.or(spare);
+            let Some(request) = again else {
+                return Err(failure.error);
+            };
+            tracing::debug!(%origin, error = %failure.error, "retrying on another connection");
+            attempt(shared, &origin, request).await.map_err(|f| f.error)
+        }
+    }
+}
+
+/// One attempt on one connection.
+struct Failure {
+    error: Error,
+    failed: Failed,
+    /// The request, given back by hyper unsent (less the `Connection:
+    /// close` this attempt added).
+    unsent: Option<Request<Body>>,
+}
+
+async fn attempt(
+    shared: &Shared,
+    origin: &Origin,
+    mut request: Request<Body>,
+) -> Result<Response<ResponseBody>, Failure> {
+    let checkout = shared.pool.get(origin.clone()).await;
+    let mut lease = checkout.map_err(|e| Failure {
+        error: Error::from(e).with_origin(origin),
+        failed: Failed {
+            reused: false,
+            unsent: true,
+            answered: false,
+            closed: false,
+        },
+        unsent: None,
+    })?;
+    // The connection's last use: ask the server to close after it (RFC 9112
+    // §9.6), so that its FIN comes first.
+    let added_close = lease.is_final_use() && !asks_to_close(request.headers());
+    if added_close {
+        request
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    let reused = lease.is_reused();
+    let (traffic, mark) = lease.traffic();
+    match lease.send(request).await {
+        Ok(response) => {
+            lease.note_response(response.headers());
+            let (parts, incoming) = response.into_parts();
+            let body = ResponseBody::new(incoming, lease, shared.drain);
+            Ok(Response::from_parts(parts, body))
+        }
+        // The lease is dropped unreleased: the pool looks at the socket and
+        // retires the connection (a passive close if the server's FIN is in).
+        Err(SendError::Unsent(mut request, error)) => {
+            if added_close {
+                request.headers_mut().remove(CONNECTION);
+            }
+            let error = match error {
+                Some(e) => Error::from(e),
+                None => Error::new(ErrorKind::Protocol).with_detail("the connection was closing"),
+            };
+            Err(Failure {
+                error: error.with_origin(origin),
+                failed: Failed {
+                    reused,
+                    unsent: true,
+                    answered: false,
+                    closed: true,
+                },
+                unsent: Some(request),
+            })
+        }
+        Err(SendError::Failed(error)) => {
+            let (_, answered) = traffic.since(mark);
+            let closed = retry::is_closed(&error);
+            Err(Failure {
+                error: Error::from(error).with_origin(origin),
+                failed: Failed {
+                    reused,
+                    unsent: false,
+                    answered,
+                    closed,
+                },
+                unsent: None,
+            })
+        }
+    }
+}
+
+/// Sets `Host` when absent (and asked to), and puts the target in origin
+/// form: the path and query, `/` when empty (`*` for `OPTIONS *`).
+fn prepare(request: &mut Request<Body>, origin: &Origin, set_host: bool) -> Result<(), Error> {
+    if set_host && !request.headers().contains_key(HOST) {
+        let host = HeaderValue::from_str(&origin.host_header()).map_err(|e| {
+            Error::invalid_uri("the host is not a valid Host header").with_source(e)
+        })?;
+        request.headers_mut().insert(HOST, host);
+    }
+    let target = request
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    *request.uri_mut() = Uri::from(target);
+    Ok(())
+}
+
+/// A copy of a request whose body is replayable.
+fn copy(request: &Request<Body>) -> Option<Request<Body>> {
+    let body = request.body().try_clone()?;
+    let mut copy = Request::new(body);
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    Some(copy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_form_becomes_origin_form_with_a_host() {
+        let mut request = Request::get("http://example.com:8080/a/b?c=d")
+            .body(Body::empty())
+            .unwrap();
+        let origin = Origin::from_uri(request.uri()).unwrap();
+        prepare(&mut request, &origin, true).unwrap();
+        assert_eq!(request.uri(), "/a/b?c=d");
+        assert_eq!(request.headers()[HOST], "example.com:8080");
+    }
+
+    #[test]
+    fn a_given_host_is_kept_and_an_empty_path_is_slash() {
+        let mut request = Request::get("http://example.com")
+            .header(HOST, "other")
+            .body(Body::empty())
+            .unwrap();
+        let origin = Origin::from_uri(request.uri()).unwrap();
+        prepare(&mut request, &origin, true).unwrap();
+        assert_eq!(request.uri(), "/");
+        assert_eq!(request.headers()[HOST], "other");
+    }
+}
