@@ -90,9 +90,9 @@ fn unquote(bytes: &[u8]) -> &[u8] {
     }
 }
 
-/// A decimal number of at most 19 digits (so it fits a `u64`).
+/// A decimal number that fits a `u64` (at most 20 digits, checked).
 fn digits(bytes: &[u8]) -> Option<u64> {
-    if bytes.is_empty() || bytes.len() > 19 || !bytes.iter().all(u8::is_ascii_digit) {
+    if bytes.is_empty() || bytes.len() > 20 || !bytes.iter().all(u8::is_ascii_digit) {
         return None;
     }
     bytes.iter().try_fold(0u64, |n, &d| {

@@ -42,12 +42,12 @@ pub struct ResponseBody {
     incoming: Option<Incoming>,
     lease: Option<Lease>,
     drain: Drain,
-    origin: Origin,
+    origin: Option<Origin>,
 }
 
 impl ResponseBody {
     pub(crate) fn new(incoming: Incoming, lease: Lease, drain: Drain) -> ResponseBody {
-        let origin = lease.key().clone();
+        let origin = Some(lease.key().clone());
         let mut body = ResponseBody {
             incoming: Some(incoming),
             lease: Some(lease),
@@ -103,7 +103,12 @@ impl HttpBody for ResponseBody {
                 // unreleased, and the pool retires the connection.
                 this.lease = None;
                 this.incoming = None;
-                Poll::Ready(Some(Err(Error::from(error).with_origin(&this.origin))))
+                let error = Error::from(error);
+                let error = match &this.origin {
+                    Some(origin) => error.with_origin(origin),
+                    None => error,
+                };
+                Poll::Ready(Some(Err(error)))
             }
         }
     }
@@ -116,6 +121,22 @@ impl HttpBody for ResponseBody {
         self.incoming
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), HttpBody::size_hint)
+    }
+}
+
+impl Default for ResponseBody {
+    /// An empty body that holds no connection (for layers that make their
+    /// own responses, such as tower-http's `Timeout`).
+    fn default() -> ResponseBody {
+        ResponseBody {
+            incoming: None,
+            lease: None,
+            drain: Drain {
+                max_bytes: 0,
+                within: Duration::ZERO,
+            },
+            origin: None,
+        }
     }
 }
 
@@ -166,7 +187,7 @@ async fn drain(mut incoming: Incoming, mut lease: Lease, limit: Drain) {
 impl fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseBody")
-            .field("origin", &self.origin.to_string())
+            .field("origin", &self.origin.as_ref().map(ToString::to_string))
             .field("holds_connection", &self.holds_connection())
             .finish_non_exhaustive()
     }
