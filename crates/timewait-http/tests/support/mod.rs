@@ -3,6 +3,9 @@
 //! exact byte-level cases.
 #![allow(dead_code, unreachable_pub)] // each test file uses part of it
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
