@@ -10,6 +10,7 @@ use timewait_pool::{
 };
 
 use crate::client::{Client, Shared};
+use crate::connection::Hints;
 use crate::connector::HttpConnector;
 use crate::farewell::CloseIdle;
 use crate::response::Drain;
@@ -31,6 +32,7 @@ use crate::response::Drain;
 /// | [`max_connection_lifetime`](Self::max_connection_lifetime) | none | |
 /// | [`close_policy`](Self::close_policy) | `PeerFirst` | the server closes first |
 /// | [`close_grace`](Self::close_grace) | 5 s | how long a retirement waits for the server's FIN |
+/// | [`server_keep_alive_timeout`](Self::server_keep_alive_timeout) | none | only what servers announce |
 /// | [`keep_alive_margin`](Self::keep_alive_margin) | 1 s | stop lending this long before the server's `Keep-Alive: timeout` |
 /// | [`drain_unread`](Self::drain_unread) | 64 KiB, 1 s | a body dropped unread is drained, then its connection reused |
 /// | [`checkout_timeout`](Self::checkout_timeout) | 30 s | the bound on waiting for a connection |
@@ -67,6 +69,7 @@ pub struct Builder {
     fallback: Fallback,
     grace: Duration,
     margin: Duration,
+    server_timeout: Option<Duration>,
     drain: Drain,
     checkout_timeout: Option<Duration>,
     port_budget: Option<PortBudget>,
@@ -122,6 +125,7 @@ impl Builder {
             fallback: Fallback::Local,
             grace: Duration::from_secs(5),
             margin: Duration::from_secs(1),
+            server_timeout: None,
             drain: Drain {
                 max_bytes: 64 * 1024,
                 within: Duration::from_secs(1),
@@ -246,6 +250,18 @@ impl Builder {
         self
     }
 
+    /// The idle timeout of the servers this client talks to, when they do
+    /// not announce it in `Keep-Alive` (nginx's 75 s without the header
+    /// parameter, say): connections stop being lent
+    /// [`keep_alive_margin`](Self::keep_alive_margin) before it, and an
+    /// idle connection retired within the grace of it waits for the
+    /// server's close instead of sending `OPTIONS *`. A response's
+    /// `Keep-Alive: timeout` overrides it per connection.
+    pub fn server_keep_alive_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Builder {
+        self.server_timeout = timeout.into();
+        self
+    }
+
     /// A response body dropped before its end: read and discard at most
     /// `max_bytes` of its rest within `within`, then reuse the connection;
     /// past either, retire it. `max_bytes = 0`: always retire.
@@ -304,7 +320,11 @@ impl Builder {
             .connect_timeout(self.connect_timeout)
             .bind_ip(self.local_address)
             .local_port_range(self.local_port_range);
-        let connector = HttpConnector::new(tcp, self.margin);
+        let hints = Hints {
+            server_timeout: self.server_timeout,
+            margin: self.margin,
+        };
+        let connector = HttpConnector::new(tcp, hints);
         #[cfg(feature = "tls")]
         let connector = match self.tls {
             Some(config) => connector.with_tls(crate::tls::TlsConnector::new(config)),

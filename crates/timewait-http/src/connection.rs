@@ -66,7 +66,7 @@ impl HttpConnection {
     pub(crate) async fn handshake(
         stream: Stream,
         socket: Socket,
-        margin: Duration,
+        hints: Hints,
     ) -> Result<HttpConnection, crate::connector::ConnectError> {
         use crate::connector::ConnectError;
         let local = socket
@@ -101,8 +101,11 @@ impl HttpConnection {
             peer,
             traffic,
             closing: false,
-            hint: KeepAlive::default(),
-            margin,
+            hint: KeepAlive {
+                timeout: hints.server_timeout,
+                max: None,
+            },
+            margin: hints.margin,
             idle_since: Instant::now(),
             tls,
         })
@@ -123,7 +126,9 @@ impl HttpConnection {
         self.peer
     }
 
-    /// What the server last announced in `Keep-Alive`.
+    /// What the server last announced in `Keep-Alive` (its timeout is the
+    /// builder's [`server_keep_alive_timeout`](crate::Builder::server_keep_alive_timeout)
+    /// until a response says otherwise).
     pub fn keep_alive(&self) -> KeepAlive {
         self.hint
     }
@@ -172,8 +177,11 @@ impl HttpConnection {
             self.closing = true;
         }
         let hint = KeepAlive::from_headers(headers);
-        if !hint.is_empty() {
-            self.hint = hint;
+        if hint.timeout.is_some() {
+            self.hint.timeout = hint.timeout;
+        }
+        if hint.max.is_some() {
+            self.hint.max = hint.max;
         }
     }
 
@@ -189,6 +197,15 @@ impl HttpConnection {
             .timeout
             .and_then(|t| self.idle_since.checked_add(t))
     }
+}
+
+/// What a new connection assumes of its server until a response says more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hints {
+    /// The server's idle timeout, when known without a `Keep-Alive` header.
+    pub(crate) server_timeout: Option<Duration>,
+    /// How long before the server's idle timeout to stop lending.
+    pub(crate) margin: Duration,
 }
 
 /// How handing a request to hyper failed.

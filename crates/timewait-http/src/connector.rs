@@ -5,12 +5,11 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use socket2::SockRef;
 use timewait_pool::{Target, TcpConnector};
 
-use crate::connection::HttpConnection;
+use crate::connection::{Hints, HttpConnection};
 use crate::error::ErrorKind;
 use crate::io::Stream;
 use crate::origin::Origin;
@@ -20,16 +19,16 @@ use crate::origin::Origin;
 #[derive(Debug, Clone)]
 pub struct HttpConnector {
     tcp: TcpConnector,
-    margin: Duration,
+    hints: Hints,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsConnector>,
 }
 
 impl HttpConnector {
-    pub(crate) fn new(tcp: TcpConnector, margin: Duration) -> HttpConnector {
+    pub(crate) fn new(tcp: TcpConnector, hints: Hints) -> HttpConnector {
         HttpConnector {
             tcp,
-            margin,
+            hints,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -54,7 +53,7 @@ impl HttpConnector {
             .try_clone()
             .map_err(ConnectError::Socket)?;
         let stream = self.secure(&origin, tcp).await?;
-        HttpConnection::handshake(stream, socket, self.margin).await
+        HttpConnection::handshake(stream, socket, self.hints).await
     }
 
     #[cfg(feature = "tls")]

@@ -9,6 +9,7 @@ use crate::body::Body;
 use crate::client::Shared;
 use crate::connection::{SendError, asks_to_close};
 use crate::error::{Error, ErrorKind};
+use crate::info::ConnectionInfo;
 use crate::origin::Origin;
 use crate::response::ResponseBody;
 use crate::retry::{self, Failed};
@@ -83,7 +84,13 @@ async fn attempt(
     match lease.send(request).await {
         Ok(response) => {
             lease.note_response(response.headers());
-            let (parts, incoming) = response.into_parts();
+            let (mut parts, incoming) = response.into_parts();
+            parts.extensions.insert(ConnectionInfo {
+                local: lease.local_addr(),
+                remote: lease.peer_addr(),
+                reused,
+                tls: lease.is_tls(),
+            });
             let body = ResponseBody::new(incoming, lease, shared.drain);
             Ok(Response::from_parts(parts, body))
         }

@@ -136,3 +136,28 @@ async fn garbage_keep_alive_headers_are_ignored() {
         assert_eq!(server.accepted(), 1, "{value}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_known_server_timeout_stands_in_for_the_header() {
+    // The server closes connections idle 3 s and does not say so.
+    let server = Server::start_with(Some(Duration::from_secs(3)), support::hello()).await;
+    let client = Client::builder()
+        .server_keep_alive_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    get(&client, &server).await;
+    tokio::time::sleep(Duration::from_millis(1900)).await;
+    get(&client, &server).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let activity = client.stats().total.activity;
+    assert_eq!(
+        (activity.reasons.expired, activity.retired.by_peer),
+        (1, 1),
+        "{activity:?}"
+    );
+    assert!(
+        server.seen().iter().all(|s| s.method == Method::GET),
+        "no OPTIONS *"
+    );
+    assert_eq!(server.accepted(), 1);
+}
