@@ -5,7 +5,6 @@
 
 use std::fmt;
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,15 +16,14 @@ use hyper::client::conn::TrySendError;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use socket2::Socket;
-use timewait_pool::{Connection, Destination, Health, PeerClose};
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::body::Body;
 use crate::io::{Io, Mark, Stream, Traffic};
 use crate::keep_alive::KeepAlive;
+
+mod retire;
 
 /// An HTTP/1.1 client connection held by the pool.
 ///
@@ -40,8 +38,8 @@ use crate::keep_alive::KeepAlive;
 ///
 /// It answers the pool's questions from what the server said: a response's
 /// `Connection: close` ends its use; `Keep-Alive: timeout=N, max=M` gives
-/// [`peer_idle_limit`](Connection::peer_idle_limit) (N less the client's
-/// margin) and [`remaining_uses`](Connection::remaining_uses) (M).
+/// [`peer_idle_limit`](timewait_pool::Connection::peer_idle_limit) (N less the client's
+/// margin) and [`remaining_uses`](timewait_pool::Connection::remaining_uses) (M).
 pub struct HttpConnection {
     /// `None` once the pool waits for the server's close.
     sender: Option<SendRequest<Body>>,
@@ -229,80 +227,6 @@ pub(crate) fn asks_to_close(headers: &HeaderMap) -> bool {
         .any(|option| option.trim().eq_ignore_ascii_case("close"))
 }
 
-impl Connection for HttpConnection {
-    /// One non-blocking `MSG_PEEK` on the socket, then hyper's own view.
-    ///
-    /// A connection hyper is done with, or on which the server was asked to
-    /// close, whose server has not closed yet, is reported as
-    /// [`Health::UnexpectedData`]: not lent again, and retired by waiting for
-    /// the server's close without a farewell, which is what it needs.
-    fn health(&mut self) -> Health {
-        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
-        match self.socket.peek(&mut byte) {
-            Ok(0) => Health::PeerClosed,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if self.can_send() {
-                    Health::Usable
-                } else {
-                    Health::UnexpectedData
-                }
-            }
-            // Over TLS hyper's task reads records (a session ticket) that
-            // arrive on an idle connection; in plain HTTP, bytes nobody asked
-            // for (a 408 before an idle close) end its use.
-            Ok(_) if self.is_tls() && self.can_send() => Health::Usable,
-            Ok(_) => Health::UnexpectedData,
-            Err(e) if is_reset(&e) => Health::PeerReset,
-            Err(e) => Health::Broken(e),
-        }
-    }
-
-    fn destination(&self) -> Option<Destination> {
-        Some(Destination::new(self.peer).with_local_ip(self.local.ip()))
-    }
-
-    /// Lets hyper finish with the socket (dropping the sender ends an idle
-    /// connection), then reads the socket until the server's FIN, discarding
-    /// whatever comes first (a TLS close_notify, the rest of a response).
-    async fn peer_close(&mut self) -> io::Result<PeerClose> {
-        self.sender = None;
-        if !self.task.is_finished() {
-            if let Err(error) = (&mut self.task).await {
-                tracing::debug!(%error, "http connection task failed");
-            }
-        }
-        let stream = TcpStream::from_std(self.socket.try_clone()?.into())?;
-        read_until_peer_close(stream).await
-    }
-
-    /// The server's `Keep-Alive: timeout`, less the margin (zero when the
-    /// timeout is no longer than the margin: the connection is not lent
-    /// again, and the pool waits for the server's close).
-    fn peer_idle_limit(&self) -> Option<Duration> {
-        self.hint.timeout.map(|t| t.saturating_sub(self.margin))
-    }
-
-    /// None once either side said `Connection: close`; else the server's
-    /// `Keep-Alive: max`.
-    fn remaining_uses(&self) -> Option<u64> {
-        if self.closing || self.peer_idle_limit() == Some(Duration::ZERO) {
-            return Some(0);
-        }
-        self.hint.max
-    }
-
-    fn close(self) {
-        drop(self);
-    }
-
-    fn abort(self) {
-        if let Err(error) = self.socket.set_linger(Some(Duration::ZERO)) {
-            tracing::debug!(%error, "could not set SO_LINGER 0; closing normally");
-        }
-        drop(self);
-    }
-}
-
 impl Drop for HttpConnection {
     /// Ends hyper's task, so that its descriptor closes with ours.
     fn drop(&mut self) {
@@ -320,25 +244,4 @@ impl fmt::Debug for HttpConnection {
             .field("task_finished", &self.task.is_finished())
             .finish_non_exhaustive()
     }
-}
-
-/// Reads and discards until the peer's FIN or reset.
-async fn read_until_peer_close(mut stream: TcpStream) -> io::Result<PeerClose> {
-    let mut discard = [0u8; 2048];
-    loop {
-        match stream.read(&mut discard).await {
-            Ok(0) => return Ok(PeerClose::Fin),
-            Ok(_) => {}
-            Err(e) if is_reset(&e) => return Ok(PeerClose::Reset),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn is_reset(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
-    )
 }

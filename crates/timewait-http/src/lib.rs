@@ -99,7 +99,7 @@
 //! # TLS
 //!
 //! With the feature `tls`, `https://` origins go over rustls
-//! ([`Builder::tls`] takes a `rustls::ClientConfig`: the roots are yours),
+//! (`Builder::tls` takes a `rustls::ClientConfig`: the roots are yours),
 //! ALPN `http/1.1`. The server-first close holds: the client reads the
 //! server's close_notify and FIN before closing, and never writes a
 //! close_notify itself.
