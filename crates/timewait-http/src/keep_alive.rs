@@ -4,6 +4,10 @@
 use std::time::Duration;
 
 use http::HeaderMap;
+use http::header::HeaderName;
+
+/// The field's name.
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 
 /// What a server announced in `Keep-Alive`: how long it keeps an idle
 /// connection open (`timeout`, seconds), and how many more requests it will
@@ -35,7 +39,7 @@ impl KeepAlive {
     /// value of each parameter wins.
     pub fn from_headers(headers: &HeaderMap) -> KeepAlive {
         let mut hint = KeepAlive::default();
-        for value in headers.get_all("keep-alive") {
+        for value in headers.get_all(&KEEP_ALIVE) {
             hint.merge(KeepAlive::parse(value.as_bytes()));
         }
         hint

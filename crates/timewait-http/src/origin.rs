@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use http::header::{HeaderValue, InvalidHeaderValue};
 use http::uri::{Authority, Scheme, Uri};
 use timewait_pool::Target;
 
@@ -25,8 +26,8 @@ pub struct Origin {
     /// The host as written in the URI (IPv6 in brackets), lower case.
     host: String,
     port: u16,
-    /// `Some` when the URI named its port explicitly: the `Host` header
-    /// then names it too.
+    /// The URI named a port other than the scheme's default: the `Host`
+    /// header then names it too.
     explicit_port: bool,
 }
 
@@ -59,7 +60,7 @@ impl Origin {
         let default = if https { 443 } else { 80 };
         Origin {
             https,
-            host: authority.host().to_ascii_lowercase(),
+            host: lowercase(authority.host()),
             port: authority.port_u16().unwrap_or(default),
             explicit_port: authority.port_u16().is_some_and(|p| p != default),
         }
@@ -81,6 +82,16 @@ impl Origin {
         self.port
     }
 
+    /// [`host_header`](Self::host_header) as a header value, made with one
+    /// copy.
+    pub(crate) fn host_header_value(&self) -> Result<HeaderValue, InvalidHeaderValue> {
+        if self.explicit_port {
+            HeaderValue::from_str(&self.host_header())
+        } else {
+            HeaderValue::from_str(&self.host)
+        }
+    }
+
     /// The `Host` header for this origin (RFC 9110 §7.2): the host, and the
     /// port when it is not the scheme's default.
     pub fn host_header(&self) -> String {
@@ -89,6 +100,15 @@ impl Origin {
         } else {
             self.host.clone()
         }
+    }
+}
+
+/// The host in lower case, copied once.
+fn lowercase(host: &str) -> String {
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        host.to_ascii_lowercase()
+    } else {
+        host.to_owned()
     }
 }
 

@@ -42,17 +42,14 @@ pub struct ResponseBody {
     incoming: Option<Incoming>,
     lease: Option<Lease>,
     drain: Drain,
-    origin: Option<Origin>,
 }
 
 impl ResponseBody {
     pub(crate) fn new(incoming: Incoming, lease: Lease, drain: Drain) -> ResponseBody {
-        let origin = Some(lease.key().clone());
         let mut body = ResponseBody {
             incoming: Some(incoming),
             lease: Some(lease),
             drain,
-            origin,
         };
         if body.incoming.as_ref().is_some_and(HttpBody::is_end_stream) {
             body.finish();
@@ -101,13 +98,11 @@ impl HttpBody for ResponseBody {
             Some(Err(error)) => {
                 // The exchange broke mid-body: the lease is dropped
                 // unreleased, and the pool retires the connection.
-                this.lease = None;
+                let mut error = Error::from(error);
+                if let Some(lease) = this.lease.take() {
+                    error = error.with_origin(lease.key());
+                }
                 this.incoming = None;
-                let error = Error::from(error);
-                let error = match &this.origin {
-                    Some(origin) => error.with_origin(origin),
-                    None => error,
-                };
                 Poll::Ready(Some(Err(error)))
             }
         }
@@ -135,7 +130,6 @@ impl Default for ResponseBody {
                 max_bytes: 0,
                 within: Duration::ZERO,
             },
-            origin: None,
         }
     }
 }
@@ -187,7 +181,7 @@ async fn drain(mut incoming: Incoming, mut lease: Lease, limit: Drain) {
 impl fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseBody")
-            .field("origin", &self.origin.as_ref().map(ToString::to_string))
+            .field("origin", &self.lease.as_ref().map(|l| l.key().to_string()))
             .field("holds_connection", &self.holds_connection())
             .finish_non_exhaustive()
     }

@@ -23,25 +23,22 @@ pub(crate) async fn execute(
     let origin = Origin::from_uri(request.uri())?;
     prepare(&mut request, &origin, shared.set_host)?;
     let idempotent = retry::is_idempotent(request.method(), request.headers());
-    // The copy for the keep-alive race (its request is gone into hyper).
-    let spare = if shared.retry && idempotent {
-        copy(&request)
-    } else {
-        None
-    };
-    let replayable = spare.is_some();
-    match attempt(shared, &origin, request).await {
+    let replayable = request.body().is_replayable();
+    let keep_spare = shared.retry && idempotent && replayable;
+    match attempt(shared, &origin, request, keep_spare).await {
         Ok(response) => Ok(response),
         Err(failure) => {
             if !(shared.retry && retry::should_retry(failure.failed, idempotent, replayable)) {
                 return Err(failure.error);
             }
-            let again = failure.unsent.or(spare);
+            let again = failure.unsent.or(failure.spare);
             let Some(request) = again else {
                 return Err(failure.error);
             };
             tracing::debug!(%origin, error = %failure.error, "retrying on another connection");
-            attempt(shared, &origin, request).await.map_err(|f| f.error)
+            attempt(shared, &origin, request, false)
+                .await
+                .map_err(|f| f.error)
         }
     }
 }
@@ -53,12 +50,16 @@ struct Failure {
     /// The request, given back by hyper unsent (less the `Connection:
     /// close` this attempt added).
     unsent: Option<Request<Body>>,
+    /// A copy made before sending on a reused connection, for the
+    /// keep-alive race (the request itself is gone into hyper).
+    spare: Option<Request<Body>>,
 }
 
 async fn attempt(
     shared: &Shared,
     origin: &Origin,
     mut request: Request<Body>,
+    keep_spare: bool,
 ) -> Result<Response<ResponseBody>, Failure> {
     let checkout = shared.pool.get(origin.clone()).await;
     let mut lease = checkout.map_err(|e| Failure {
@@ -70,6 +71,7 @@ async fn attempt(
             closed: false,
         },
         unsent: None,
+        spare: None,
     })?;
     // The connection's last use: ask the server to close after it (RFC 9112
     // §9.6), so that its FIN comes first.
@@ -80,6 +82,12 @@ async fn attempt(
             .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     let reused = lease.is_reused();
+    // Only a reused connection's failure is ever retried.
+    let spare = if keep_spare && reused {
+        copy(&request, added_close)
+    } else {
+        None
+    };
     let (traffic, mark) = lease.traffic();
     match lease.send(request).await {
         Ok(response) => {
@@ -113,6 +121,7 @@ async fn attempt(
                     closed: true,
                 },
                 unsent: Some(request),
+                spare: None,
             })
         }
         Err(SendError::Failed(error)) => {
@@ -127,16 +136,17 @@ async fn attempt(
                     closed,
                 },
                 unsent: None,
+                spare,
             })
         }
     }
 }
 
 /// Sets `Host` when absent (and asked to), and puts the target in origin
-/// form: the path and query, `/` when empty (`*` for `OPTIONS *`).
+/// form: the path and query, `/` when empty.
 fn prepare(request: &mut Request<Body>, origin: &Origin, set_host: bool) -> Result<(), Error> {
     if set_host && !request.headers().contains_key(HOST) {
-        let host = HeaderValue::from_str(&origin.host_header()).map_err(|e| {
+        let host = origin.host_header_value().map_err(|e| {
             Error::invalid_uri("the host is not a valid Host header").with_source(e)
         })?;
         request.headers_mut().insert(HOST, host);
@@ -150,14 +160,18 @@ fn prepare(request: &mut Request<Body>, origin: &Origin, set_host: bool) -> Resu
     Ok(())
 }
 
-/// A copy of a request whose body is replayable.
-fn copy(request: &Request<Body>) -> Option<Request<Body>> {
+/// A copy of a request whose body is replayable, less the `Connection:
+/// close` this attempt added.
+fn copy(request: &Request<Body>, added_close: bool) -> Option<Request<Body>> {
     let body = request.body().try_clone()?;
     let mut copy = Request::new(body);
     *copy.method_mut() = request.method().clone();
     *copy.uri_mut() = request.uri().clone();
     *copy.version_mut() = request.version();
     *copy.headers_mut() = request.headers().clone();
+    if added_close {
+        copy.headers_mut().remove(CONNECTION);
+    }
     Some(copy)
 }
 
