@@ -36,7 +36,9 @@ pub(crate) async fn execute(
                 return Err(failure.error);
             };
             tracing::debug!(%origin, error = %failure.error, "retrying on another connection");
-            attempt(shared, &origin, request, false)
+            // Boxed: the rare path does not make every request's future
+            // twice as large.
+            Box::pin(attempt(shared, &origin, request, false))
                 .await
                 .map_err(|f| f.error)
         }
