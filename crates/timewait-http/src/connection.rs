@@ -16,6 +16,7 @@ use hyper::client::conn::TrySendError;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use socket2::Socket;
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -43,8 +44,11 @@ mod retire;
 pub struct HttpConnection {
     /// `None` once the pool waits for the server's close.
     sender: Option<SendRequest<Body>>,
-    /// Drives hyper's connection; ends when hyper is done with the socket.
-    task: JoinHandle<()>,
+    /// Drives hyper's connection; ends when hyper is done with the socket,
+    /// handing the TCP stream back when hyper let go of it in good order.
+    task: JoinHandle<Option<TcpStream>>,
+    /// The task's output was taken.
+    joined: bool,
     socket: Socket,
     local: SocketAddr,
     peer: SocketAddr,
@@ -85,15 +89,22 @@ impl HttpConnection {
             .await
             .map_err(ConnectError::Handshake)?;
         let task = tokio::spawn(async move {
-            // The parts hyper hands back are dropped: that closes hyper's
-            // descriptor only, and no FIN (nor close_notify) goes out.
-            if let Err(error) = connection.without_shutdown().await {
-                tracing::debug!(%error, "http connection ended with an error");
+            // hyper hands the stream back without a FIN (nor a close_notify):
+            // the pool reads it until the server's FIN. After an error hyper
+            // drops it, which closes its descriptor only; ours keeps the
+            // socket open.
+            match connection.without_shutdown().await {
+                Ok(parts) => Some(parts.io.into_inner().into_tcp()),
+                Err(error) => {
+                    tracing::debug!(%error, "http connection ended with an error");
+                    None
+                }
             }
         });
         Ok(HttpConnection {
             sender: Some(sender),
             task,
+            joined: false,
             socket,
             local,
             peer,
@@ -107,6 +118,25 @@ impl HttpConnection {
             idle_since: Instant::now(),
             tls,
         })
+    }
+
+    /// Lets hyper finish with the socket (dropping the sender ends an idle
+    /// connection), and takes back the TCP stream it was using, if it gave
+    /// it back (registered with the runtime already, so no new
+    /// registration is needed to read it).
+    pub(crate) async fn join(&mut self) -> Option<TcpStream> {
+        self.sender = None;
+        if self.joined {
+            return None;
+        }
+        self.joined = true;
+        match (&mut self.task).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(%error, "http connection task failed");
+                None
+            }
+        }
     }
 
     /// Whether the connection runs over TLS.

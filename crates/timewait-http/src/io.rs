@@ -58,6 +58,17 @@ impl Io {
     pub(crate) fn new(stream: Stream, traffic: Arc<Traffic>) -> Io {
         Io { stream, traffic }
     }
+
+    /// The TCP stream under it. A TLS session is dropped without a
+    /// close_notify: what the server still sends is read as raw bytes and
+    /// discarded.
+    pub(crate) fn into_tcp(self) -> TcpStream {
+        match self.stream {
+            Stream::Plain(tcp) => tcp,
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => tls.into_inner().0,
+        }
+    }
 }
 
 macro_rules! on_stream {

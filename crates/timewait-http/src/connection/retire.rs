@@ -47,13 +47,10 @@ impl Connection for HttpConnection {
     /// connection), then reads the socket until the server's FIN, discarding
     /// whatever comes first (a TLS close_notify, the rest of a response).
     async fn peer_close(&mut self) -> io::Result<PeerClose> {
-        self.sender = None;
-        if !self.task.is_finished() {
-            if let Err(error) = (&mut self.task).await {
-                tracing::debug!(%error, "http connection task failed");
-            }
-        }
-        let stream = TcpStream::from_std(self.socket.try_clone()?.into())?;
+        let stream = match self.join().await {
+            Some(stream) => stream,
+            None => TcpStream::from_std(self.socket.try_clone()?.into())?,
+        };
         read_until_peer_close(stream).await
     }
 
