@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::CONNECTION;
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, Request, Response, Version};
 use hyper::body::Incoming;
 use hyper::client::conn::TrySendError;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -200,8 +200,10 @@ impl HttpConnection {
     }
 
     /// Takes in what a response's head says of the connection's future.
-    pub(crate) fn note_response(&mut self, headers: &HeaderMap) {
-        if asks_to_close(headers) {
+    pub(crate) fn note_response(&mut self, version: Version, headers: &HeaderMap) {
+        // An HTTP/1.0 server keeps the connection only when it says so.
+        let old_without_keep_alive = version <= Version::HTTP_10 && !lists(headers, "keep-alive");
+        if old_without_keep_alive || asks_to_close(headers) {
             self.closing = true;
         }
         let hint = KeepAlive::from_headers(headers);
@@ -249,12 +251,17 @@ pub(crate) enum SendError {
 
 /// Whether the headers' `Connection` field lists `close`.
 pub(crate) fn asks_to_close(headers: &HeaderMap) -> bool {
+    lists(headers, "close")
+}
+
+/// Whether the headers' `Connection` field lists `option`.
+fn lists(headers: &HeaderMap, option: &str) -> bool {
     headers
         .get_all(CONNECTION)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .any(|option| option.trim().eq_ignore_ascii_case("close"))
+        .any(|listed| listed.trim().eq_ignore_ascii_case(option))
 }
 
 impl Drop for HttpConnection {

@@ -93,7 +93,7 @@ async fn attempt(
     let (traffic, mark) = lease.traffic();
     match lease.send(request).await {
         Ok(response) => {
-            lease.note_response(response.headers());
+            lease.note_response(response.version(), response.headers());
             let (mut parts, incoming) = response.into_parts();
             parts.extensions.insert(ConnectionInfo {
                 local: lease.local_addr(),

@@ -161,3 +161,23 @@ async fn a_known_server_timeout_stands_in_for_the_header() {
     );
     assert_eq!(server.accepted(), 1);
 }
+
+#[tokio::test]
+async fn an_http_1_0_answer_without_keep_alive_ends_the_connections_use() {
+    use tokio::io::AsyncWriteExt;
+    let server = support::RawServer::start(|mut stream, _| async move {
+        if support::read_head(&mut stream).await.is_some() {
+            // An HTTP/1.0 server closes after its answer.
+            let answer = b"HTTP/1.0 200 OK\r\ncontent-length: 6\r\n\r\nhello\n";
+            let _ = stream.write_all(answer).await;
+        }
+    })
+    .await;
+    let client = Client::new();
+    for _ in 0..3 {
+        let response = client.get(server.url("/")).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    let activity = client.stats().total.activity;
+    assert_eq!((activity.connects, activity.reuses), (3, 0), "{activity:?}");
+}
