@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::CONNECTION;
+use http::header::{CONNECTION, HeaderValue};
 use http::{HeaderMap, Request, Response, Version};
 use hyper::body::Incoming;
 use hyper::client::conn::TrySendError;
@@ -59,6 +59,8 @@ pub struct HttpConnection {
     margin: Duration,
     /// When the last exchange ended (the response body's end).
     idle_since: Instant,
+    /// The `Host` header of the connection's origin, made once.
+    host: Option<HeaderValue>,
     tls: bool,
 }
 
@@ -69,6 +71,7 @@ impl HttpConnection {
         stream: Stream,
         socket: Socket,
         hints: Hints,
+        host: Option<HeaderValue>,
     ) -> Result<HttpConnection, crate::connector::ConnectError> {
         use crate::connector::ConnectError;
         let local = socket
@@ -116,6 +119,7 @@ impl HttpConnection {
             },
             margin: hints.margin,
             idle_since: Instant::now(),
+            host,
             tls,
         })
     }
@@ -137,6 +141,11 @@ impl HttpConnection {
                 None
             }
         }
+    }
+
+    /// The `Host` header of the connection's origin.
+    pub(crate) fn host_header(&self) -> Option<&HeaderValue> {
+        self.host.as_ref()
     }
 
     /// Whether the connection runs over TLS.

@@ -53,7 +53,8 @@ impl HttpConnector {
             .try_clone()
             .map_err(ConnectError::Socket)?;
         let stream = self.secure(&origin, tcp).await?;
-        HttpConnection::handshake(stream, socket, self.hints).await
+        let host = origin.host_header_value().ok();
+        HttpConnection::handshake(stream, socket, self.hints, host).await
     }
 
     #[cfg(feature = "tls")]

@@ -1,6 +1,7 @@
 //! The pool's key: an origin, the scheme and authority of a URI.
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::header::{HeaderValue, InvalidHeaderValue};
 use http::uri::{Authority, Scheme, Uri};
@@ -23,8 +24,9 @@ use crate::error::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Origin {
     https: bool,
-    /// The host as written in the URI (IPv6 in brackets), lower case.
-    host: String,
+    /// The host as written in the URI (IPv6 in brackets), lower case;
+    /// shared, so that a key costs no copy.
+    host: Arc<str>,
     port: u16,
     /// The URI named a port other than the scheme's default: the `Host`
     /// header then names it too.
@@ -98,17 +100,17 @@ impl Origin {
         if self.explicit_port {
             format!("{}:{}", self.host, self.port)
         } else {
-            self.host.clone()
+            self.host.to_string()
         }
     }
 }
 
 /// The host in lower case, copied once.
-fn lowercase(host: &str) -> String {
+fn lowercase(host: &str) -> Arc<str> {
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        host.to_ascii_lowercase()
+        Arc::from(host.to_ascii_lowercase())
     } else {
-        host.to_owned()
+        Arc::from(host)
     }
 }
 

@@ -21,7 +21,7 @@ pub(crate) async fn execute(
     mut request: Request<Body>,
 ) -> Result<Response<ResponseBody>, Error> {
     let origin = Origin::from_uri(request.uri())?;
-    prepare(&mut request, &origin, shared.set_host)?;
+    to_origin_form(&mut request);
     let idempotent = retry::is_idempotent(request.method(), request.headers());
     let replayable = request.body().is_replayable();
     let keep_spare = shared.retry && idempotent && replayable;
@@ -75,6 +75,34 @@ async fn attempt(
         unsent: None,
         spare: None,
     })?;
+    let reused = lease.is_reused();
+    // Only a reused connection's failure is ever retried. Copied before
+    // `Host` goes in: a request with no headers of its own copies for free.
+    let spare = if keep_spare && reused {
+        copy(&request)
+    } else {
+        None
+    };
+    if shared.set_host && !request.headers().contains_key(HOST) {
+        let host = match lease.host_header() {
+            Some(host) => Ok(host.clone()),
+            None => origin.host_header_value(),
+        };
+        let host = host.map_err(|e| Failure {
+            error: Error::invalid_uri("the host is not a valid Host header")
+                .with_source(e)
+                .with_origin(origin),
+            failed: Failed {
+                reused,
+                unsent: true,
+                answered: false,
+                closed: false,
+            },
+            unsent: None,
+            spare: None,
+        })?;
+        request.headers_mut().insert(HOST, host);
+    }
     // The connection's last use: ask the server to close after it (RFC 9112
     // §9.6), so that its FIN comes first.
     let added_close = lease.is_final_use() && !asks_to_close(request.headers());
@@ -83,13 +111,6 @@ async fn attempt(
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
     }
-    let reused = lease.is_reused();
-    // Only a reused connection's failure is ever retried.
-    let spare = if keep_spare && reused {
-        copy(&request, added_close)
-    } else {
-        None
-    };
     let (traffic, mark) = lease.traffic();
     match lease.send(request).await {
         Ok(response) => {
@@ -144,36 +165,24 @@ async fn attempt(
     }
 }
 
-/// Sets `Host` when absent (and asked to), and puts the target in origin
-/// form: the path and query, `/` when empty.
-fn prepare(request: &mut Request<Body>, origin: &Origin, set_host: bool) -> Result<(), Error> {
-    if set_host && !request.headers().contains_key(HOST) {
-        let host = origin.host_header_value().map_err(|e| {
-            Error::invalid_uri("the host is not a valid Host header").with_source(e)
-        })?;
-        request.headers_mut().insert(HOST, host);
-    }
+/// Puts the target in origin form: the path and query, `/` when empty.
+fn to_origin_form(request: &mut Request<Body>) {
     let target = request
         .uri()
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     *request.uri_mut() = Uri::from(target);
-    Ok(())
 }
 
-/// A copy of a request whose body is replayable, less the `Connection:
-/// close` this attempt added.
-fn copy(request: &Request<Body>, added_close: bool) -> Option<Request<Body>> {
+/// A copy of a request whose body is replayable.
+fn copy(request: &Request<Body>) -> Option<Request<Body>> {
     let body = request.body().try_clone()?;
     let mut copy = Request::new(body);
     *copy.method_mut() = request.method().clone();
     *copy.uri_mut() = request.uri().clone();
     *copy.version_mut() = request.version();
     *copy.headers_mut() = request.headers().clone();
-    if added_close {
-        copy.headers_mut().remove(CONNECTION);
-    }
     Some(copy)
 }
 
@@ -182,25 +191,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn absolute_form_becomes_origin_form_with_a_host() {
+    fn absolute_form_becomes_origin_form() {
         let mut request = Request::get("http://example.com:8080/a/b?c=d")
             .body(Body::empty())
             .unwrap();
-        let origin = Origin::from_uri(request.uri()).unwrap();
-        prepare(&mut request, &origin, true).unwrap();
+        to_origin_form(&mut request);
         assert_eq!(request.uri(), "/a/b?c=d");
-        assert_eq!(request.headers()[HOST], "example.com:8080");
+        let mut bare = Request::get("http://example.com")
+            .body(Body::empty())
+            .unwrap();
+        to_origin_form(&mut bare);
+        assert_eq!(bare.uri(), "/");
     }
 
     #[test]
-    fn a_given_host_is_kept_and_an_empty_path_is_slash() {
-        let mut request = Request::get("http://example.com")
-            .header(HOST, "other")
-            .body(Body::empty())
+    fn a_copy_keeps_method_target_headers_and_body() {
+        let request = Request::put("/x")
+            .header("x-a", "1")
+            .body(Body::from("body"))
             .unwrap();
-        let origin = Origin::from_uri(request.uri()).unwrap();
-        prepare(&mut request, &origin, true).unwrap();
-        assert_eq!(request.uri(), "/");
-        assert_eq!(request.headers()[HOST], "other");
+        let copied = copy(&request).unwrap();
+        assert_eq!(
+            (copied.method(), copied.uri()),
+            (request.method(), request.uri())
+        );
+        assert_eq!(copied.headers(), request.headers());
+        assert!(copy(&Request::new(Body::wrap(http_body_util::Empty::new()))).is_none());
     }
 }
