@@ -229,6 +229,11 @@ impl HttpConnection {
         self.idle_since = Instant::now();
     }
 
+    /// How long since the last exchange on it ended.
+    pub(crate) fn idle_for(&self) -> Duration {
+        self.idle_since.elapsed()
+    }
+
     /// When the server will close this idle connection by itself, if it
     /// said (its `Keep-Alive: timeout`).
     pub(crate) fn server_idle_close(&self) -> Option<Instant> {

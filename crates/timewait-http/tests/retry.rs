@@ -169,3 +169,37 @@ async fn a_new_connection_that_fails_is_not_retried() {
     assert_eq!(error.kind(), ErrorKind::Protocol);
     assert_eq!(heads.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn a_connection_its_server_closed_while_idle_is_never_lent() {
+    // Each connection answers one request, then the server closes it
+    // without a word (a restart, a timeout it did not announce).
+    let heads = Arc::new(AtomicUsize::new(0));
+    let counted = heads.clone();
+    let server = RawServer::start(move |mut stream, _| {
+        let heads = counted.clone();
+        async move {
+            if read_head(&mut stream).await.is_some() {
+                heads.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.write_all(OK).await;
+            }
+        }
+    })
+    .await;
+    let client = Client::new();
+    send(&client, request(&server, Method::GET, Body::empty()))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Not idempotent, so never retried: it must go on a new connection.
+    send(&client, request(&server, Method::POST, Body::from("x")))
+        .await
+        .unwrap();
+    assert_eq!(heads.load(Ordering::SeqCst), 2);
+    let activity = client.stats().total.activity;
+    assert_eq!(
+        (activity.connects, activity.reasons.peer_closed),
+        (2, 1),
+        "{activity:?}"
+    );
+}

@@ -11,14 +11,31 @@ use tokio::net::TcpStream;
 
 use super::HttpConnection;
 
+/// How long after its last exchange a connection hyper still holds open is
+/// taken as usable without a look at the socket.
+///
+/// hyper keeps a read pending on an idle connection (as Go's read loop and
+/// pingora's 1-byte read do), so a server's FIN or stray bytes end its use
+/// as soon as hyper's task runs; the `MSG_PEEK` only closes the window
+/// before that task has run. Servers close idle connections after seconds
+/// (and announce it, or the pool is told); a connection reused within this
+/// bound skips the system call, and a close that lands in the window anyway
+/// is the keep-alive race the retry rule covers for idempotent requests.
+const FRESH: Duration = Duration::from_millis(1);
+
 impl Connection for HttpConnection {
-    /// One non-blocking `MSG_PEEK` on the socket, then hyper's own view.
+    /// hyper's own view, then one non-blocking `MSG_PEEK` on the socket
+    /// (skipped for a connection hyper holds open that served a request
+    /// less than a millisecond ago).
     ///
     /// A connection hyper is done with, or on which the server was asked to
     /// close, whose server has not closed yet, is reported as
     /// [`Health::UnexpectedData`]: not lent again, and retired by waiting for
     /// the server's close without a farewell, which is what it needs.
     fn health(&mut self) -> Health {
+        if self.can_send() && self.idle_for() < FRESH {
+            return Health::Usable;
+        }
         let mut byte = [MaybeUninit::<u8>::uninit(); 1];
         match self.socket.peek(&mut byte) {
             Ok(0) => Health::PeerClosed,
