@@ -194,3 +194,42 @@ impl From<hyper::Error> for Error {
         Error::new(kind).with_source(error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_pools_errors_keep_their_kind() {
+        let exhausted = timewait_pool::Error::PortsExhausted {
+            destination: None,
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(Error::from(exhausted).kind(), ErrorKind::PortsExhausted);
+        assert_eq!(
+            Error::from(timewait_pool::Error::Closed).kind(),
+            ErrorKind::PoolClosed
+        );
+        let tls = timewait_pool::Error::Connect(Box::new(crate::connector::ConnectError::Tls(
+            std::io::Error::other("bad certificate"),
+        )));
+        assert_eq!(Error::from(tls).kind(), ErrorKind::Tls);
+        let no_tls = timewait_pool::Error::Connect(Box::new(crate::connector::ConnectError::NoTls));
+        assert_eq!(Error::from(no_tls).kind(), ErrorKind::UnsupportedScheme);
+    }
+
+    #[test]
+    fn the_message_names_the_origin_and_the_source_is_wired() {
+        let origin = Origin::from_uri(&"http://example.com:8080/".parse().unwrap()).unwrap();
+        let error = Error::new(ErrorKind::Protocol)
+            .with_source(std::io::Error::other("reset"))
+            .with_origin(&origin);
+        assert_eq!(
+            error.to_string(),
+            "http exchange failed (http://example.com:8080)"
+        );
+        assert!(std::error::Error::source(&error).is_some());
+    }
+}

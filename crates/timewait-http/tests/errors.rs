@@ -99,3 +99,28 @@ async fn https_without_the_tls_feature_says_so() {
     let error = client.get("https://127.0.0.1:9/").await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::UnsupportedScheme, "{error:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn waiting_past_the_checkout_timeout_is_a_timeout_naming_the_origin() {
+    // One connection per origin, held by a body the server never finishes.
+    let server = RawServer::start(|mut stream, _| async move {
+        if read_head(&mut stream).await.is_some() {
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nten bytes.")
+                .await;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    })
+    .await;
+    let client = Client::builder()
+        .max_connections_per_host(1)
+        .checkout_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let held = client.get(server.url("/")).await.unwrap();
+    let error = client.get(server.url("/")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error:?}");
+    assert!(error.is_timeout());
+    assert_eq!(error.origin().unwrap().port(), server.addr.port());
+    drop(held);
+}
