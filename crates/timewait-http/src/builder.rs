@@ -25,6 +25,7 @@ pub use build::BuildError;
 /// | [`tcp_user_timeout`](Self::tcp_user_timeout) | 30 s | reqwest's on Linux |
 /// | [`retry_canceled_requests`](Self::retry_canceled_requests) | on | see [retries](crate#retries) |
 /// | [`set_host`](Self::set_host) | on | `Host` from the URI when absent |
+/// | [`ask_for_keep_alive_hints`](Self::ask_for_keep_alive_hints) | off | no header a server does not need |
 /// | [`max_uses_per_connection`](Self::max_uses_per_connection) | none | the server's `Keep-Alive: max` still applies |
 /// | [`max_connection_lifetime`](Self::max_connection_lifetime) | none | |
 /// | [`close_policy`](Self::close_policy) | `PeerFirst` | the server closes first |
@@ -60,6 +61,7 @@ pub struct Builder {
     local_port_range: Option<PortRange>,
     retry: bool,
     set_host: bool,
+    keep_alive_token: bool,
     max_uses: Option<u64>,
     max_lifetime: Option<Duration>,
     policy: ClosePolicy,
@@ -96,6 +98,7 @@ impl Builder {
             local_port_range: None,
             retry: true,
             set_host: true,
+            keep_alive_token: false,
             max_uses: None,
             max_lifetime: None,
             policy: ClosePolicy::PeerFirst,
@@ -184,6 +187,15 @@ impl Builder {
     /// Add a `Host` header from the URI to requests that have none.
     pub fn set_host(mut self, set_host: bool) -> Builder {
         self.set_host = set_host;
+        self
+    }
+
+    /// Send `Connection: keep-alive` on requests that are not a
+    /// connection's last: HTTP/1.1 needs no such token, but Apache httpd
+    /// announces its `Keep-Alive: timeout=N, max=M` only to a request that
+    /// carries it (nginx and Node announce theirs anyway).
+    pub fn ask_for_keep_alive_hints(mut self, ask: bool) -> Builder {
+        self.keep_alive_token = ask;
         self
     }
 

@@ -25,6 +25,7 @@ pub type HttpPool = Pool<Origin, HttpConnector, HttpConnection>;
 pub(crate) struct Shared {
     pub(crate) pool: HttpPool,
     pub(crate) set_host: bool,
+    pub(crate) keep_alive_token: bool,
     pub(crate) retry: bool,
     pub(crate) drain: Drain,
 }

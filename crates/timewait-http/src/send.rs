@@ -110,6 +110,11 @@ async fn attempt(
         request
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
+    } else if shared.keep_alive_token && !request.headers().contains_key(CONNECTION) {
+        // Apache httpd announces `Keep-Alive: timeout, max` only when asked.
+        request
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("keep-alive"));
     }
     let (traffic, mark) = lease.traffic();
     match lease.send(request).await {

@@ -181,3 +181,27 @@ async fn an_http_1_0_answer_without_keep_alive_ends_the_connections_use() {
     let activity = client.stats().total.activity;
     assert_eq!((activity.connects, activity.reuses), (3, 0), "{activity:?}");
 }
+
+#[tokio::test]
+async fn asking_for_hints_sends_the_keep_alive_token_except_on_a_last_use() {
+    // Apache's way: the hint only for a request that asks.
+    let server = Server::start(support::hello()).await;
+    let client = Client::builder()
+        .ask_for_keep_alive_hints(true)
+        .max_uses_per_connection(3)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        get(&client, &server).await;
+    }
+    let seen = server.seen();
+    let tokens: Vec<Option<String>> = seen.iter().map(|s| s.connection.clone()).collect();
+    assert_eq!(
+        tokens,
+        [
+            Some("keep-alive".to_owned()),
+            Some("keep-alive".to_owned()),
+            Some("close".to_owned())
+        ]
+    );
+}

@@ -83,6 +83,7 @@ impl Builder {
         Ok(Client::from_shared(Shared {
             pool: pool.build()?,
             set_host: self.set_host,
+            keep_alive_token: self.keep_alive_token,
             retry: self.retry,
             drain: self.drain,
         }))

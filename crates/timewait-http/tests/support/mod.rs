@@ -40,6 +40,8 @@ pub struct Seen {
     pub host: Option<String>,
     /// It carried `Connection: close`.
     pub close: bool,
+    /// Its `Connection` header.
+    pub connection: Option<String>,
     pub body: Bytes,
 }
 
@@ -99,6 +101,10 @@ impl Server {
                                 .headers
                                 .get("connection")
                                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close")),
+                            connection: parts
+                                .headers
+                                .get("connection")
+                                .map(|h| h.to_str().unwrap_or("?").to_owned()),
                             host: parts
                                 .headers
                                 .get("host")
