@@ -179,3 +179,48 @@ async fn over_tls_nginx_closes_first_too() {
     assert_eq!(sides.server as u64, activity.connects);
     assert_eq!(activity.retired.local, 0, "{activity:?}");
 }
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hyper_util_over_tls_against_the_same_nginx_for_comparison() {
+    let cert = support::tls::TestCert::new();
+    let config = NginxConfig::default()
+        .keepalive_requests(10)
+        .tls(&cert.cert_pem, &cert.key_pem);
+    let nginx = start(config).await;
+    let connector = support::tls::LegacyTlsConnector::new(cert.client_config());
+    let connects = connector.connects.clone();
+    let legacy: LegacyClient<_, Empty<Bytes>> =
+        LegacyClient::builder(TokioExecutor::new()).build(connector);
+    let url: http::Uri = format!("https://localhost:{}/", nginx.addr().port())
+        .parse()
+        .unwrap();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let (legacy, url) = (legacy.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..REQUESTS / TASKS {
+                let request = Request::get(url.clone()).body(Empty::new()).unwrap();
+                let response = legacy.request(request).await.unwrap();
+                response.into_body().collect().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rate = REQUESTS as f64 / start.elapsed().as_secs_f64();
+    drop(legacy);
+    let sides = settled_time_wait(nginx.addr(), SETTLE).await.unwrap();
+    let connects = connects.load(std::sync::atomic::Ordering::Relaxed);
+    // Printed for comparison. hyper writes its close_notify after nginx has
+    // closed, which can draw a reset: such connections leave TIME_WAIT
+    // nowhere, and the reset's own risks (RFC 1337) instead.
+    row(
+        "hyper-util-legacy, TLS, keepalive_requests 10",
+        Some(connects),
+        rate,
+        sides,
+    );
+}

@@ -63,3 +63,96 @@ impl TestCert {
         config
     }
 }
+
+/// A connector for hyper-util's legacy client that speaks TLS with a
+/// configuration, so that it can run beside `timewait-http` over `https`.
+#[derive(Clone)]
+pub struct LegacyTlsConnector {
+    tls: tokio_rustls::TlsConnector,
+    /// Connections made.
+    pub connects: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl LegacyTlsConnector {
+    pub fn new(config: rustls::ClientConfig) -> LegacyTlsConnector {
+        let mut config = config;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        LegacyTlsConnector {
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            connects: Arc::default(),
+        }
+    }
+}
+
+/// TLS over TCP, as hyper-util's legacy client wants a transport.
+pub struct TlsTcp(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
+
+impl tower::Service<http::Uri> for LegacyTlsConnector {
+    type Response = hyper_util::rt::TokioIo<TlsTcp>;
+    type Error = super::BoxError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, super::BoxError>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), super::BoxError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let tls = self.tls.clone();
+        let connects = self.connects.clone();
+        Box::pin(async move {
+            connects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let host = uri.host().ok_or("no host")?.to_owned();
+            let port = uri.port_u16().unwrap_or(443);
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            let name = rustls::pki_types::ServerName::try_from(host)?;
+            let stream = tls.connect(name, tcp).await?;
+            Ok(hyper_util::rt::TokioIo::new(TlsTcp(stream)))
+        })
+    }
+}
+
+impl hyper_util::client::legacy::connect::Connection for TlsTcp {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        hyper_util::client::legacy::connect::Connected::new()
+    }
+}
+
+impl tokio::io::AsyncRead for TlsTcp {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsTcp {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
