@@ -88,19 +88,26 @@ async fn attempt(
             Some(host) => Ok(host.clone()),
             None => origin.host_header_value(),
         };
-        let host = host.map_err(|e| Failure {
-            error: Error::invalid_uri("the host is not a valid Host header")
-                .with_source(e)
-                .with_origin(origin),
-            failed: Failed {
-                reused,
-                unsent: true,
-                answered: false,
-                closed: false,
-            },
-            unsent: None,
-            spare: None,
-        })?;
+        let host = match host {
+            Ok(host) => host,
+            Err(e) => {
+                // Nothing was said on the connection: it goes back as it was.
+                lease.release();
+                return Err(Failure {
+                    error: Error::invalid_uri("the host is not a valid Host header")
+                        .with_source(e)
+                        .with_origin(origin),
+                    failed: Failed {
+                        reused,
+                        unsent: true,
+                        answered: false,
+                        closed: false,
+                    },
+                    unsent: None,
+                    spare: None,
+                });
+            }
+        };
         request.headers_mut().insert(HOST, host);
     }
     // The connection's last use: ask the server to close after it (RFC 9112
