@@ -22,7 +22,7 @@ pub use build::BuildError;
 /// | [`connect_timeout`](Self::connect_timeout) | 10 s | a silent host fails fast, not after the kernel's 2 min |
 /// | [`tcp_nodelay`](Self::tcp_nodelay) | on | requests are small writes |
 /// | [`tcp_keepalive`](Self::tcp_keepalive) | 15 s | reqwest's: finds peers that vanished |
-/// | [`tcp_user_timeout`](Self::tcp_user_timeout) | 30 s | reqwest's on Linux |
+/// | [`tcp_user_timeout`](Self::tcp_user_timeout) | 30 s on Linux, else none | reqwest's |
 /// | [`retry_canceled_requests`](Self::retry_canceled_requests) | on | see [retries](crate#retries) |
 /// | [`set_host`](Self::set_host) | on | `Host` from the URI when absent |
 /// | [`ask_for_keep_alive_hints`](Self::ask_for_keep_alive_hints) | off | no header a server does not need |
@@ -93,7 +93,8 @@ impl Builder {
             connect_timeout: Some(Duration::from_secs(10)),
             nodelay: true,
             keepalive: Some(Duration::from_secs(15)),
-            user_timeout: Some(Duration::from_secs(30)),
+            // Linux only: elsewhere the option fails every connect.
+            user_timeout: cfg!(target_os = "linux").then_some(Duration::from_secs(30)),
             local_address: None,
             local_port_range: None,
             retry: true,
@@ -158,7 +159,8 @@ impl Builder {
     }
 
     /// `TCP_USER_TIMEOUT` (Linux): drop a connection whose sent data stays
-    /// unacknowledged this long (`None`: the kernel's).
+    /// unacknowledged this long (`None`: the kernel's). Elsewhere than
+    /// Linux, setting it makes every connect fail.
     pub fn tcp_user_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Builder {
         self.user_timeout = timeout.into();
         self
