@@ -11,6 +11,10 @@
 //!   a census of the kernel's sockets.
 //! - [`pool`] (`timewait-pool`): a tower connection pool that reuses
 //!   connections and, when it retires one, makes the server close first.
+//! - [`http`] (`timewait-http`): an HTTP/1.1 client over that pool, a
+//!   `tower::Service` whose retired connections the server closes
+//!   (`Connection: close` on a last use, the server's `Keep-Alive` hints
+//!   honoured); `https` with the feature `tls`.
 //!
 //! ```
 //! use timewait::core::TcpState;
@@ -21,6 +25,7 @@
 //! ```
 
 pub use timewait_core as core;
+pub use timewait_http as http;
 pub use timewait_pool as pool;
 
 /// The README's examples, compiled as doctests so that they stay true.

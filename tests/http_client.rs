@@ -51,11 +51,12 @@ const SERVER_CLOSE_DELAY: Duration = Duration::from_millis(50);
 // The server
 
 /// A hyper HTTP/1.1 server on a fresh loopback port that answers every
-/// request with a short body and counts the requests by method.
+/// request with a short body and counts the requests: GETs, and the
+/// client's farewells (`OPTIONS *`).
 struct Server {
     addr: SocketAddr,
     gets: Arc<AtomicU64>,
-    heads: Arc<AtomicU64>,
+    farewells: Arc<AtomicU64>,
     accept: JoinHandle<()>,
 }
 
@@ -68,14 +69,14 @@ impl Server {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let gets = Arc::new(AtomicU64::new(0));
-        let heads = Arc::new(AtomicU64::new(0));
-        let (g, h) = (gets.clone(), heads.clone());
+        let farewells = Arc::new(AtomicU64::new(0));
+        let (g, h) = (gets.clone(), farewells.clone());
         let accept = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (gets, heads) = (g.clone(), h.clone());
+                let (gets, farewells) = (g.clone(), h.clone());
                 let service = service_fn(move |request: Request<Incoming>| {
-                    let counter = if request.method() == Method::HEAD {
-                        &heads
+                    let counter = if request.method() == Method::OPTIONS {
+                        &farewells
                     } else {
                         &gets
                     };
@@ -100,7 +101,7 @@ impl Server {
         Server {
             addr,
             gets,
-            heads,
+            farewells,
             accept,
         }
     }
@@ -265,12 +266,12 @@ fn assert_row_shape(row: &Value, scenario: &str) {
 #[tokio::test]
 async fn the_timewait_client_leaves_every_time_wait_on_the_server() {
     // Each connection's last request carries `Connection: close`, idle ones
-    // get a HEAD with it at shutdown, and the pool reads until the server's
-    // FIN before closing: the server is the active closer of every
+    // get `OPTIONS *` with it at shutdown, and the client reads until the
+    // server's FIN before closing: the server is the active closer of every
     // connection.
     let server = Server::start(None).await;
     let row = run_example(args(&server.url(), &["--max-uses", &MAX_USES.to_string()])).await;
-    assert_row_shape(&row, "timewait-hyper");
+    assert_row_shape(&row, "timewait-http");
 
     let connects = number(&row, "connects");
     assert!(
@@ -283,14 +284,15 @@ async fn the_timewait_client_leaves_every_time_wait_on_the_server() {
 
     assert_eq!(server.gets.load(Ordering::Relaxed), REQUESTS);
     // Farewells go only to connections retired before their last use.
-    assert!(server.heads.load(Ordering::Relaxed) <= connects);
+    assert!(server.farewells.load(Ordering::Relaxed) <= connects);
 }
 
 #[tokio::test]
 async fn waiting_for_the_servers_keep_alive_close_also_leaves_time_wait_on_the_server() {
-    // No `Connection: close` at all: the server closes connections idle for
-    // 500 ms, the pool stops lending them after 200 ms and waits for that
-    // close.
+    // The server closes connections idle for 500 ms without saying so; told
+    // that, the client stops lending them after 200 ms and waits for that
+    // close instead of sending a farewell (used-up connections still carry
+    // `Connection: close` on their last request).
     let server = Server::start(Some(Duration::from_millis(500))).await;
     let extra = [
         "--max-uses",
@@ -301,7 +303,7 @@ async fn waiting_for_the_servers_keep_alive_close_also_leaves_time_wait_on_the_s
         "300",
     ];
     let row = run_example(args(&server.url(), &extra)).await;
-    assert_row_shape(&row, "timewait-hyper");
+    assert_row_shape(&row, "timewait-http");
 
     let connects = number(&row, "connects");
     assert!(connects >= REQUESTS / MAX_USES, "{row}");
@@ -310,7 +312,7 @@ async fn waiting_for_the_servers_keep_alive_close_also_leaves_time_wait_on_the_s
     assert_eq!(kernel_time_wait(server.addr), (0, connects));
     assert_eq!(server.gets.load(Ordering::Relaxed), REQUESTS);
     assert_eq!(
-        server.heads.load(Ordering::Relaxed),
+        server.farewells.load(Ordering::Relaxed),
         0,
         "no farewell request"
     );
@@ -341,7 +343,7 @@ async fn the_http_server_example_closes_first_when_the_pooled_client_asks() {
     let server = support::ServerExample::start("http-server", &[]);
     let url = format!("http://{}/", server.addr());
     let row = run_example(args(&url, &["--max-uses", &MAX_USES.to_string()])).await;
-    assert_row_shape(&row, "timewait-hyper");
+    assert_row_shape(&row, "timewait-http");
 
     let connects = number(&row, "connects");
     assert!(connects >= REQUESTS / MAX_USES, "{row}");

@@ -1,6 +1,5 @@
-//! An HTTP/1.1 client on hyper's connection API over a `timewait` pool: the
-//! way an HTTP or RPC client would use the crate, and where its TIME_WAIT
-//! lands.
+//! A command line over `timewait::http::Client` (the `timewait-http` crate),
+//! an HTTP/1.1 client over a `timewait` pool, and where its TIME_WAIT lands.
 //!
 //! It sends `--requests` GET requests to `--url` from `--concurrency` tasks
 //! and prints one row: requests per second, latency percentiles, connections
@@ -11,12 +10,12 @@
 //! entry stays on the server: a connection's last request (its `--max-uses`th,
 //! or the first once it is `--max-lifetime-ms` old) carries
 //! `Connection: close`, and a connection retired while idle (at the end, or
-//! when its lifetime ran out between requests) gets a `HEAD` request with
-//! `Connection: close`; the pool then reads until the server's FIN before it
-//! closes. With
-//! `--peer-keep-alive-ms` nobody asks: the pool stops lending a connection a
-//! margin before the server's keep-alive timeout and waits for the server's
-//! idle close.
+//! when its lifetime ran out between requests) gets `OPTIONS *` with
+//! `Connection: close`; the client then reads until the server's FIN before
+//! it closes. A server's `Keep-Alive: timeout=N` (or `--peer-keep-alive-ms`
+//! for a server that closes idle connections without saying so) makes the
+//! client stop lending a connection a margin before it and wait for the
+//! server's idle close instead.
 //!
 //! `--client hyper-util` runs the same workload through hyper-util's legacy
 //! pooled client with its default pool, to compare requests per second and
@@ -34,7 +33,6 @@
 
 mod hyper_util_client;
 mod placement;
-mod pooled_http;
 mod timewait_client;
 mod workload;
 
@@ -42,12 +40,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use http::HeaderValue;
-use http::uri::{PathAndQuery, Scheme, Uri};
+use http::uri::{Scheme, Uri};
 use serde::Serialize;
 use timewait::pool::BoxError;
 
-use crate::timewait_client::{Retire, Run, Settings};
+use crate::timewait_client::{Run, Settings};
 
 /// HTTP/1.1 requests over pooled connections, and where TIME_WAIT lands.
 #[derive(Debug, Parser)]
@@ -76,17 +73,17 @@ struct Args {
     /// timewait client only.
     #[arg(long)]
     max_lifetime_ms: Option<u64>,
-    /// The server closes connections idle this many milliseconds: send no
-    /// `Connection: close`, and let retirements wait for that close instead.
-    /// timewait client only.
+    /// The server closes connections idle this many milliseconds without
+    /// announcing it: stop lending a connection a margin before, and let
+    /// idle retirements wait for that close. timewait client only.
     #[arg(long)]
     peer_keep_alive_ms: Option<u64>,
-    /// With `--peer-keep-alive-ms`: stop lending a connection this many
-    /// milliseconds before the server's timeout.
-    #[arg(long, default_value_t = 100)]
+    /// Stop lending a connection this many milliseconds before the server's
+    /// keep-alive timeout (announced, or `--peer-keep-alive-ms`).
+    #[arg(long, default_value_t = 1000)]
     keep_alive_margin_ms: u64,
     /// How long a retirement waits for the server's FIN, in milliseconds
-    /// (default 5000, or the keep-alive timeout plus its margin).
+    /// (default 5000).
     #[arg(long)]
     grace_ms: Option<u64>,
     /// How long to wait for the connections to finish closing before
@@ -98,7 +95,7 @@ struct Args {
 /// The client that runs the workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ClientKind {
-    /// hyper's connection API over a timewait pool: the server closes first.
+    /// `timewait::http::Client`: the server closes first.
     Timewait,
     /// hyper-util's legacy pooled client, with its default pool.
     HyperUtil,
@@ -107,24 +104,19 @@ enum ClientKind {
 impl ClientKind {
     fn scenario(self) -> &'static str {
         match self {
-            ClientKind::Timewait => "timewait-hyper",
+            ClientKind::Timewait => "timewait-http",
             ClientKind::HyperUtil => "hyper-util-legacy",
         }
     }
 }
 
-/// Where the requests go, taken apart once.
+/// Where the requests go.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
     /// The absolute URL.
     pub(crate) uri: Uri,
-    /// The host to connect to, without IPv6 brackets.
-    pub(crate) hostname: String,
+    /// The server's port, for the census.
     pub(crate) port: u16,
-    /// The `Host` header: the URL's authority.
-    pub(crate) host: HeaderValue,
-    /// The request target in origin form (`/path?query`).
-    pub(crate) target: Uri,
 }
 
 /// A `--url` that cannot be used.
@@ -151,27 +143,11 @@ impl Endpoint {
         if uri.scheme() != Some(&Scheme::HTTP) {
             return Err(UrlError::NotHttp(url.to_owned()));
         }
-        let (Some(authority), Some(host)) = (uri.authority(), uri.host()) else {
+        let Some(authority) = uri.authority() else {
             return Err(UrlError::NoHost(url.to_owned()));
         };
-        let hostname = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
         let port = authority.port_u16().unwrap_or(80);
-        let host = HeaderValue::from_str(authority.as_str())
-            .map_err(|_| UrlError::NoHost(url.to_owned()))?;
-        let target = uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        Ok(Endpoint {
-            target: Uri::from(target),
-            uri,
-            hostname,
-            port,
-            host,
-        })
+        Ok(Endpoint { uri, port })
     }
 }
 
@@ -279,15 +255,10 @@ async fn run(args: &Args) -> Result<ExitCode, BoxError> {
 fn settings(args: &Args) -> Settings {
     let ms = Duration::from_millis;
     Settings {
-        retire: match args.peer_keep_alive_ms {
-            Some(timeout) => Retire::PeerKeepAlive {
-                timeout: ms(timeout),
-                margin: ms(args.keep_alive_margin_ms),
-            },
-            None => Retire::CloseHeader,
-        },
         max_uses: (args.max_uses > 0).then_some(args.max_uses),
         max_lifetime: args.max_lifetime_ms.map(ms),
+        server_keep_alive: args.peer_keep_alive_ms.map(ms),
+        margin: Some(ms(args.keep_alive_margin_ms)),
         grace: args.grace_ms.map(ms),
     }
 }

@@ -1,50 +1,26 @@
-//! The workload through a `timewait` pool of hyper connections: the server
-//! closes first.
+//! The workload through `timewait::http::Client`: the server closes first.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::HOST;
-use http::{Method, Request};
-use http_body_util::{BodyExt, Empty};
-use timewait::pool::{BoxError, Pool, TcpConnector};
+use http_body_util::BodyExt;
+use timewait::http::{Client, ConnectionInfo};
+use timewait::pool::BoxError;
 
 use crate::Endpoint;
 use crate::placement::FourTuple;
-use crate::pooled_http::{CloseRequest, HttpConnection, HttpConnector, request_close};
 use crate::workload::{self, Outcome};
 
-type Body = Empty<Bytes>;
-type Key = (String, u16);
-type HttpPool = Pool<Key, HttpConnector<TcpConnector, Body>, HttpConnection<Body>>;
-
-/// How a retired connection's server is brought to close first.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Retire {
-    /// `Connection: close` on a connection's last request; a `HEAD` request
-    /// with `Connection: close` as the farewell of an idle connection.
-    CloseHeader,
-    /// Nobody asks: the pool stops lending a connection `margin` before the
-    /// server's keep-alive `timeout` and waits for the server's idle close.
-    PeerKeepAlive {
-        /// The server's keep-alive (idle) timeout.
-        timeout: Duration,
-        /// How early to stop lending.
-        margin: Duration,
-    },
-}
-
-/// The pool's settings.
+/// The client's settings from the command line.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Settings {
-    pub(crate) retire: Retire,
     pub(crate) max_uses: Option<u64>,
     pub(crate) max_lifetime: Option<Duration>,
-    /// How long a retirement waits for the server's FIN; `None`: the pool's
-    /// default (5 s), or the keep-alive timeout plus its margin when waiting
-    /// for the server's idle close.
+    /// The server's idle timeout, when it does not announce one.
+    pub(crate) server_keep_alive: Option<Duration>,
+    pub(crate) margin: Option<Duration>,
+    /// How long a retirement waits for the server's FIN.
     pub(crate) grace: Option<Duration>,
 }
 
@@ -58,68 +34,46 @@ pub(crate) struct Run {
     pub(crate) notes: Vec<String>,
 }
 
-/// Runs the workload through the pool, then shuts the pool down, retiring
-/// every connection so that the server closes first.
+/// Runs the workload through the client, then shuts it down, retiring every
+/// connection so that the server closes first.
 pub(crate) async fn run(
     endpoint: &Endpoint,
     requests: u64,
     concurrency: usize,
     settings: Settings,
 ) -> Result<Run, BoxError> {
-    let grace = settings.grace.unwrap_or(match settings.retire {
-        Retire::CloseHeader => Duration::from_secs(5),
-        Retire::PeerKeepAlive { timeout, margin } => timeout.saturating_add(margin),
-    });
-    let builder = Pool::builder(HttpConnector::new(TcpConnector::new()))
-        .max_open_per_key(concurrency)
-        .max_idle_per_key(concurrency)
-        .max_uses(settings.max_uses)
-        .max_lifetime(settings.max_lifetime)
-        .grace(grace);
-    let builder = match settings.retire {
-        Retire::CloseHeader => {
-            builder.farewell(CloseRequest::new(Method::HEAD, endpoint.target.clone()))
-        }
-        Retire::PeerKeepAlive { timeout, margin } => builder.peer_keep_alive(timeout, margin),
-    };
-    let pool: HttpPool = builder.build()?;
-    let close_on_final_use = matches!(settings.retire, Retire::CloseHeader);
+    let mut builder = Client::builder()
+        .max_connections_per_host(concurrency)
+        .pool_max_idle_per_host(concurrency)
+        .max_uses_per_connection(settings.max_uses)
+        .max_connection_lifetime(settings.max_lifetime)
+        .server_keep_alive_timeout(settings.server_keep_alive);
+    if let Some(margin) = settings.margin {
+        builder = builder.keep_alive_margin(margin);
+    }
+    let grace = settings.grace.unwrap_or(Duration::from_secs(5));
+    let client = builder.close_grace(grace).build()?;
     let connections = Arc::new(Mutex::new(HashSet::new()));
 
     let one = {
-        let pool = pool.clone();
-        let endpoint = endpoint.clone();
+        let client = client.clone();
+        let uri = endpoint.uri.clone();
         let connections = connections.clone();
         move || {
-            let pool = pool.clone();
-            let endpoint = endpoint.clone();
-            let connections = connections.clone();
+            let (client, uri, connections) = (client.clone(), uri.clone(), connections.clone());
             async move {
-                let key: Key = (endpoint.hostname.clone(), endpoint.port);
-                let mut conn = pool.get(key).await?;
-                if !conn.is_reused() {
-                    connections
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert((conn.local_addr(), conn.peer_addr()));
+                let response = client.get(uri).await?;
+                if let Some(info) = response.extensions().get::<ConnectionInfo>() {
+                    if !info.is_reused() {
+                        connections
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .insert((info.local_addr(), info.remote_addr()));
+                    }
                 }
-                let mut request = Request::builder()
-                    .method(Method::GET)
-                    .uri(endpoint.target.clone())
-                    .header(HOST, endpoint.host.clone())
-                    .body(Body::new())?;
-                // The pool retires the connection when this guard comes back:
-                // ask the server to close after this response.
-                if close_on_final_use && conn.is_final_use() {
-                    request_close(&mut request);
-                }
-                // A failed exchange leaves the connection in an unknown
-                // state: the lease is dropped unreleased, and retired.
-                let response = conn.send_request(request).await?;
                 let status = response.status();
+                // Read to its end: the connection goes back to the pool.
                 response.into_body().collect().await?;
-                // The body is read to its end: the exchange is complete.
-                conn.release();
                 if !status.is_success() {
                     return Err(format!("the server answered {status}").into());
                 }
@@ -129,10 +83,10 @@ pub(crate) async fn run(
     };
     let outcome = workload::run(requests, concurrency, one).await;
 
-    let report = pool
+    let report = client
         .shutdown(grace.saturating_add(Duration::from_secs(5)))
         .await;
-    let stats = pool.stats().total;
+    let stats = client.stats().total;
     let retired = stats.activity.retired;
     let mut notes = vec![format!(
         "retired: {} closed by the server, {} reset by it, {} closed here, {} aborted, {} timed out",
