@@ -205,6 +205,12 @@ async fn a_checkout_that_waits_for_the_port_budget_has_a_budget_wait_span() {
 
 #[tokio::test(start_paused = true)]
 async fn a_checkout_timeout_ends_a_wait_for_ports_at_its_instant() {
+    // This test reaches the budget warning's callsite too. Without a
+    // subscriber of its own, tracing could register that callsite from this
+    // thread as of no interest (it asks only the current thread's
+    // subscriber while one dispatcher is registered) and silence the
+    // warning for the test above, which runs in parallel.
+    let _subscriber = Capture::default().install();
     let config = builder()
         .close_policy(ClosePolicy::Local)
         .max_uses(1)
