@@ -34,16 +34,18 @@ impl<K: Key, C: Connection> Shared<K, C> {
         retire: Option<RetireReason>,
         mut released: bool,
     ) {
-        let now = Instant::now();
         // No health check here: the next checkout makes it (a handoff to a
         // waiter goes through the same check), and a retirement looks once
         // at the socket itself, so a connection at rest pays for one look
-        // per use, not two.
+        // per use, not two. The clock is read only for a lifetime here, and
+        // for the idle set's deadline below: a handoff to a waiter needs
+        // none.
         let reason = retire
             .or_else(|| self.is_closed().then_some(RetireReason::Shutdown))
             .or_else(|| {
-                self.past_deadline(&conn, now)
-                    .then_some(RetireReason::UsedUp)
+                let too_old =
+                    self.config.max_lifetime.is_some() && self.too_old(&conn, Instant::now());
+                (too_old || self.used_up(&conn)).then_some(RetireReason::UsedUp)
             });
         if let Some(reason) = reason {
             if released {
@@ -52,7 +54,6 @@ impl<K: Key, C: Connection> Shared<K, C> {
             self.retire(slot, conn, reason);
             return;
         }
-        let deadline = self.idle_deadline(&conn, now);
         let limits = self.config.limits;
         let mut guard = self.state.lock();
         if released {
@@ -115,6 +116,8 @@ impl<K: Key, C: Connection> Shared<K, C> {
             if std::mem::take(&mut released) {
                 entry.activity.released += 1;
             }
+            let now = Instant::now();
+            let deadline = self.idle_deadline(&conn, now);
             let evicted = if entry.idle.len() >= limits.max_idle_per_key {
                 entry.idle.pop_front()
             } else {
@@ -165,11 +168,6 @@ impl<K: Key, C: Connection> Shared<K, C> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
-    }
-
-    /// Whether the connection has reached its maximum lifetime or use count.
-    pub(crate) fn past_deadline(&self, conn: &Conn<C>, now: Instant) -> bool {
-        self.too_old(conn, now) || self.used_up(conn)
     }
 
     /// Whether the connection has reached its maximum lifetime.

@@ -186,7 +186,7 @@ where
     S::Future: Send,
 {
     let span = tracing::debug_span!("checkout", key = ?key);
-    async move {
+    let waiting = async move {
         let Pending {
             mut acquired,
             deadline: wait,
@@ -221,9 +221,14 @@ where
                 None => acquired = shared.acquire(&key, true, Some(wait)),
             }
         }
+    };
+    // Entering and leaving a span nobody listens to, at every poll, costs
+    // more than the rest of a waiting checkout's poll.
+    if span.is_disabled() {
+        waiting.await
+    } else {
+        waiting.instrument(span).await
     }
-    .instrument(span)
-    .await
 }
 
 /// Makes a new connection in `slot`, after the port budget allows it.
