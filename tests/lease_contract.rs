@@ -133,9 +133,9 @@ async fn a_partial_read_through_the_lease_never_hands_the_rest_to_the_next_borro
 const LEASES: usize = 200;
 
 /// Runs `LEASES` exchanges, one lease each, through `exchange`, which must
-/// release its lease once the answer is read; returns the share of leases
-/// served by a reused connection.
-async fn reuse_share<F, Fut>(name: &str, exchange: F) -> f64
+/// release its lease once the answer is read, and checks that at least 90%
+/// of the leases were served by a reused connection.
+async fn keeps_reuse<F, Fut>(name: &str, exchange: F)
 where
     F: Fn(Lease, String) -> Fut,
     Fut: Future<Output = ()>,
@@ -156,31 +156,38 @@ where
         activity.reasons.unreleased
     );
     assert_eq!(activity.reasons.unreleased, 0, "{name}: {activity:?}");
-    share
+    assert!(share >= 0.9, "{name}: {share}");
+}
+
+/// Writes `line` and its newline to `write`.
+async fn send_line<W: tokio::io::AsyncWrite + Unpin>(write: &mut W, line: &str) {
+    write
+        .write_all(format!("{line}\n").as_bytes())
+        .await
+        .unwrap();
+}
+
+/// Reads one line through a `BufReader` over `read`, as a newcomer would,
+/// and checks it is `line`'s echo.
+async fn read_echo<R: tokio::io::AsyncRead + Unpin>(read: R, line: &str) {
+    let mut answer = String::new();
+    BufReader::new(read).read_line(&mut answer).await.unwrap();
+    assert_eq!(answer.trim_end(), line);
 }
 
 #[tokio::test]
 async fn a_bufreader_over_the_deref_then_release_keeps_reuse() {
-    let share = reuse_share("bufreader", |mut lease, line| async move {
-        lease
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
-        let mut answer = String::new();
-        BufReader::new(&mut *lease)
-            .read_line(&mut answer)
-            .await
-            .unwrap();
-        assert_eq!(answer.trim_end(), line);
+    keeps_reuse("bufreader", |mut lease, line| async move {
+        send_line(&mut lease, &line).await;
+        read_echo(&mut *lease, &line).await;
         lease.release();
     })
     .await;
-    assert!(share >= 0.9, "{share}");
 }
 
 #[tokio::test]
 async fn a_framed_codec_over_the_deref_then_release_keeps_reuse() {
-    let share = reuse_share("framed", |mut lease, line| async move {
+    keeps_reuse("framed", |mut lease, line| async move {
         let mut framed = Framed::new(&mut *lease, LinesCodec::new());
         framed.send(line.as_str()).await.unwrap();
         let answer = framed.next().await.unwrap().unwrap();
@@ -191,43 +198,27 @@ async fn a_framed_codec_over_the_deref_then_release_keeps_reuse() {
         lease.release();
     })
     .await;
-    assert!(share >= 0.9, "{share}");
 }
 
 #[tokio::test]
 async fn split_halves_then_release_keep_reuse() {
-    let share = reuse_share("split", |mut lease, line| async move {
+    keeps_reuse("split", |mut lease, line| async move {
         let (read, mut write) = lease.split();
-        write
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
-        let mut answer = String::new();
-        BufReader::new(read).read_line(&mut answer).await.unwrap();
-        assert_eq!(answer.trim_end(), line);
+        send_line(&mut write, &line).await;
+        read_echo(read, &line).await;
         lease.release();
     })
     .await;
-    assert!(share >= 0.9, "{share}");
 }
 
 #[tokio::test]
 async fn a_bufreader_over_the_lease_itself_then_release_keeps_reuse() {
-    let share = reuse_share("lease-bufreader", |mut lease, line| async move {
-        lease
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
-        let mut answer = String::new();
-        BufReader::new(&mut lease)
-            .read_line(&mut answer)
-            .await
-            .unwrap();
-        assert_eq!(answer.trim_end(), line);
+    keeps_reuse("lease-bufreader", |mut lease, line| async move {
+        send_line(&mut lease, &line).await;
+        read_echo(&mut lease, &line).await;
         lease.release();
     })
     .await;
-    assert!(share >= 0.9, "{share}");
 }
 
 // ---------------------------------------------------------------------------
