@@ -347,7 +347,10 @@ fn map_connect_error<K: Key, C: Connection>(
     key: &K,
     error: BoxError,
 ) -> Error {
-    let out_of_ports = match error.downcast_ref::<ConnectError>() {
+    // A `ConnectError` anywhere in the chain (a connector wrapping
+    // `TcpConnector`, as an HTTP or TLS connector does) says which call
+    // failed; without one, the errno is all there is.
+    let out_of_ports = match find_in_chain::<ConnectError>(&*error) {
         Some(connect) => connect.is_out_of_ports(),
         None => chain_has_errno(&*error, libc::EADDRNOTAVAIL),
     };
@@ -363,6 +366,20 @@ fn map_connect_error<K: Key, C: Connection>(
         destination,
         retry_after,
     }
+}
+
+/// The first error of type `E` in `error`'s chain of sources.
+fn find_in_chain<'a, E: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        source = e.source();
+    }
+    None
 }
 
 fn chain_has_errno(error: &(dyn std::error::Error + 'static), errno: i32) -> bool {
@@ -386,6 +403,25 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("wrapped")]
     struct Wrapped(#[source] io::Error);
+
+    #[test]
+    fn a_connect_error_is_found_anywhere_in_a_chain() {
+        // An HTTP connector's error wrapping the TCP connector's: a bind
+        // that failed with EADDRNOTAVAIL is a missing source address, not
+        // spent ports, whatever wraps it.
+        #[derive(Debug, thiserror::Error)]
+        #[error("http connect")]
+        struct Http(#[source] ConnectError);
+        let bind = ConnectError::Bind {
+            ip: "192.0.2.7".parse().unwrap(),
+            addr: "192.0.2.1:80".parse().unwrap(),
+            source: io::Error::from_raw_os_error(libc::EADDRNOTAVAIL),
+        };
+        let wrapped = Http(bind);
+        let found = find_in_chain::<ConnectError>(&wrapped).unwrap();
+        assert!(!found.is_out_of_ports());
+        assert!(chain_has_errno(&wrapped, libc::EADDRNOTAVAIL));
+    }
 
     #[test]
     fn eaddrnotavail_is_found_anywhere_in_a_chain() {
