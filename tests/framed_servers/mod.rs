@@ -190,15 +190,14 @@ pub async fn exchange_each_on_new_connections<F, Fut>(
     F: Fn(Lease, u64) -> Fut,
     Fut: Future<Output = ()>,
 {
-    for id in ids {
-        let lease = pool.get(server).await.unwrap();
-        lent.lend(&lease);
+    exchange_each(pool, server, lent, ids, |lease: Lease, id| {
         assert!(
             lease.created() > killed_at,
             "a connection from before the kill was lent again"
         );
-        exchange(lease, id).await;
-    }
+        exchange(lease, id)
+    })
+    .await;
 }
 
 /// Checks that a checkout toward the dead `server` fails with the
