@@ -161,16 +161,24 @@ async fn keep_alive_timeout_header_is_honoured_by_waiting_for_nginx_to_close() {
     );
 }
 
+/// nginx over TLS with a fresh test certificate, `keepalive_requests 10`:
+/// the certificate, the server, and its URL by host name.
 #[cfg(feature = "tls")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_tls_nginx_closes_first_too() {
+async fn start_tls() -> (support::tls::TestCert, Nginx, String) {
     let cert = support::tls::TestCert::new();
     let config = NginxConfig::default()
         .keepalive_requests(10)
         .tls(&cert.cert_pem, &cert.key_pem);
     let nginx = start(config).await;
-    let client = Client::builder().tls(cert.client_config()).build().unwrap();
     let url = format!("https://localhost:{}/", nginx.addr().port());
+    (cert, nginx, url)
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_nginx_closes_first_too() {
+    let (cert, nginx, url) = start_tls().await;
+    let client = Client::builder().tls(cert.client_config()).build().unwrap();
     let rate = run(&client, &url).await;
     shut_down_and_check_nginx_closed_first(
         &client,
@@ -184,18 +192,12 @@ async fn over_tls_nginx_closes_first_too() {
 #[cfg(feature = "tls")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hyper_util_over_tls_against_the_same_nginx_for_comparison() {
-    let cert = support::tls::TestCert::new();
-    let config = NginxConfig::default()
-        .keepalive_requests(10)
-        .tls(&cert.cert_pem, &cert.key_pem);
-    let nginx = start(config).await;
+    let (cert, nginx, url) = start_tls().await;
     let connector = support::tls::LegacyTlsConnector::new(cert.client_config());
     let connects = connector.connects.clone();
     let legacy: LegacyClient<_, Empty<Bytes>> =
         LegacyClient::builder(TokioExecutor::new()).build(connector);
-    let url: http::Uri = format!("https://localhost:{}/", nginx.addr().port())
-        .parse()
-        .unwrap();
+    let url: http::Uri = url.parse().unwrap();
     let (rate, sides) = run_legacy(legacy, &url, &nginx).await;
     let connects = connects.load(std::sync::atomic::Ordering::Relaxed);
     // Printed for comparison. hyper writes its close_notify after nginx has
