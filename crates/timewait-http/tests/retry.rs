@@ -68,6 +68,16 @@ async fn first_get(client: &Client, server: &RawServer) {
         .unwrap();
 }
 
+/// A [`racing_server`] and a new client whose first GET it answered: the
+/// client's next request goes on that reused connection, which the server
+/// closes unanswered.
+async fn racing_after_a_first_get(partial: bool) -> (RawServer, Arc<AtomicUsize>, Client) {
+    let (server, heads) = racing_server(partial).await;
+    let client = Client::new();
+    first_get(&client, &server).await;
+    (server, heads, client)
+}
+
 /// A server that reads one request on each connection, counts it, answers
 /// `OK` if `answer`, and closes without a word. Counts the requests read.
 async fn one_request_server(answer: bool) -> (RawServer, Arc<AtomicUsize>) {
@@ -91,9 +101,7 @@ async fn one_request_server(answer: bool) -> (RawServer, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn an_idempotent_request_whose_reused_connection_closed_unanswered_is_retried_once() {
     for method in [Method::GET, Method::PUT, Method::DELETE, Method::HEAD] {
-        let (server, heads) = racing_server(false).await;
-        let client = Client::new();
-        first_get(&client, &server).await;
+        let (server, heads, client) = racing_after_a_first_get(false).await;
         send(&client, request(&server, method.clone(), Body::from("x")))
             .await
             .unwrap();
@@ -104,9 +112,7 @@ async fn an_idempotent_request_whose_reused_connection_closed_unanswered_is_retr
 
 #[tokio::test]
 async fn a_post_is_not_retried_unless_it_carries_an_idempotency_key() {
-    let (server, heads) = racing_server(false).await;
-    let client = Client::new();
-    first_get(&client, &server).await;
+    let (server, heads, client) = racing_after_a_first_get(false).await;
     let error = send(&client, request(&server, Method::POST, Body::from("x")))
         .await
         .unwrap_err();
@@ -114,9 +120,7 @@ async fn a_post_is_not_retried_unless_it_carries_an_idempotency_key() {
     assert_eq!(error.origin().unwrap().port(), server.addr.port());
     assert_eq!(heads.load(Ordering::SeqCst), 2, "sent once");
 
-    let (server, heads) = racing_server(false).await;
-    let client = Client::new();
-    first_get(&client, &server).await;
+    let (server, heads, client) = racing_after_a_first_get(false).await;
     let mut keyed = request(&server, Method::POST, Body::from("x"));
     keyed
         .headers_mut()
@@ -127,9 +131,7 @@ async fn a_post_is_not_retried_unless_it_carries_an_idempotency_key() {
 
 #[tokio::test]
 async fn a_streamed_body_is_not_replayed() {
-    let (server, heads) = racing_server(false).await;
-    let client = Client::new();
-    first_get(&client, &server).await;
+    let (server, heads, client) = racing_after_a_first_get(false).await;
     let streamed = Body::wrap(http_body_util::Full::new(bytes::Bytes::from("x")));
     assert!(
         send(&client, request(&server, Method::PUT, streamed))
@@ -141,9 +143,7 @@ async fn a_streamed_body_is_not_replayed() {
 
 #[tokio::test]
 async fn a_request_whose_answer_had_begun_is_not_retried() {
-    let (server, heads) = racing_server(true).await;
-    let client = Client::new();
-    first_get(&client, &server).await;
+    let (server, heads, client) = racing_after_a_first_get(true).await;
     let error = send(&client, request(&server, Method::GET, Body::empty()))
         .await
         .unwrap_err();
