@@ -234,32 +234,37 @@ pub async fn sides(server: SocketAddr) -> TimeWaitSides {
 /// Checks the witness of `PeerFirst`: every connection was retired with the
 /// server closing first (some during the run), none left TIME_WAIT here.
 pub fn assert_server_closed_every_connection(outcome: &Outcome) {
-    let connects = outcome.activity.connects;
-    assert!(outcome.retired_during_run > 0, "{outcome:?}");
-    assert_eq!(outcome.activity.retired.by_peer, connects, "{outcome:?}");
-    assert_eq!(
-        outcome.sides,
+    let connects = outcome.activity.connects as usize;
+    assert_one_side_closed_every_connection(
+        outcome,
+        outcome.activity.retired.by_peer,
         TimeWaitSides {
             client: 0,
-            server: connects as usize
+            server: connects,
         },
-        "{outcome:?}"
     );
 }
 
 /// Checks the witness of `Local`: every connection left TIME_WAIT here.
 pub fn assert_client_closed_every_connection(outcome: &Outcome) {
-    let connects = outcome.activity.connects;
-    assert!(outcome.retired_during_run > 0, "{outcome:?}");
-    assert_eq!(outcome.activity.retired.local, connects, "{outcome:?}");
-    assert_eq!(
-        outcome.sides,
+    let connects = outcome.activity.connects as usize;
+    assert_one_side_closed_every_connection(
+        outcome,
+        outcome.activity.retired.local,
         TimeWaitSides {
-            client: connects as usize,
-            server: 0
+            client: connects,
+            server: 0,
         },
-        "{outcome:?}"
     );
+}
+
+/// Checks that connections were retired during the run, that `closed` (the
+/// count of those one side closed first) is every connection, and that
+/// TIME_WAIT landed as `sides` says.
+fn assert_one_side_closed_every_connection(outcome: &Outcome, closed: u64, sides: TimeWaitSides) {
+    assert!(outcome.retired_during_run > 0, "{outcome:?}");
+    assert_eq!(closed, outcome.activity.connects, "{outcome:?}");
+    assert_eq!(outcome.sides, sides, "{outcome:?}");
 }
 
 /// Every lending of every connection, in order: a connection is lent
