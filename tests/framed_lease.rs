@@ -5,13 +5,15 @@
 #![cfg(all(target_os = "linux", feature = "codec"))]
 #![allow(clippy::unwrap_used)] // unwrap is how a test fails
 
+mod reliability;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use timewait::pool::framed::{FramedError, Release, Unfinished};
-use timewait::pool::{FarewellMessage, Pool, TcpConnector};
-use timewait_echo::{EchoHandle, EchoServer, OnQuit};
+use reliability::quit_echo_server;
+use timewait::pool::framed::{FramedError, FramedLease, Release, Unfinished};
+use timewait::pool::{Pool, TcpConnector};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{LinesCodec, LinesCodecError};
@@ -19,17 +21,15 @@ use tokio_util::codec::{LinesCodec, LinesCodecError};
 type TcpPool = Pool<SocketAddr, TcpConnector, TcpStream>;
 
 fn pool() -> TcpPool {
-    Pool::builder(TcpConnector::new())
-        .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
-        .build()
-        .unwrap()
+    reliability::quit_pool_builder().build().unwrap()
 }
 
-async fn echo_server() -> EchoHandle {
-    let listener = timewait_echo::fresh_listener("127.0.0.1".parse().unwrap())
-        .await
-        .unwrap();
-    EchoServer::new(listener).on_quit(OnQuit::Close).spawn()
+/// A lease of `pool` toward `server`, framed in lines.
+async fn lines(
+    pool: &TcpPool,
+    server: SocketAddr,
+) -> FramedLease<SocketAddr, TcpStream, LinesCodec> {
+    pool.get(server).await.unwrap().framed(LinesCodec::new())
 }
 
 /// A server that answers every line it reads with `answer`, written at once.
@@ -54,14 +54,10 @@ async fn scripted_server(answer: &'static [u8]) -> SocketAddr {
 
 #[tokio::test]
 async fn a_call_then_release_returns_the_connection_and_the_next_lease_reuses_it() {
-    let server = echo_server().await;
+    let server = quit_echo_server().await;
     let pool = pool();
     for i in 0..20 {
-        let mut conn = pool
-            .get(server.local_addr())
-            .await
-            .unwrap()
-            .framed(LinesCodec::new());
+        let mut conn = lines(&pool, server.local_addr()).await;
         assert_eq!(conn.lease().is_reused(), i > 0);
         assert_eq!(
             conn.call(format!("request {i}")).await.unwrap(),
@@ -76,13 +72,9 @@ async fn a_call_then_release_returns_the_connection_and_the_next_lease_reuses_it
 
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order_and_the_stream_ends_when_none_is_owed() {
-    let server = echo_server().await;
+    let server = quit_echo_server().await;
     let pool = pool();
-    let mut conn = pool
-        .get(server.local_addr())
-        .await
-        .unwrap()
-        .framed(LinesCodec::new());
+    let mut conn = lines(&pool, server.local_addr()).await;
     for i in 0..10 {
         conn.feed(format!("line {i}")).await.unwrap();
     }
@@ -102,22 +94,14 @@ async fn pipelined_requests_are_answered_in_order_and_the_stream_ends_when_none_
 
 #[tokio::test]
 async fn as_a_sink_and_a_stream_it_works_like_framed_and_closing_the_sink_keeps_the_connection() {
-    let server = echo_server().await;
+    let server = quit_echo_server().await;
     let pool = pool();
-    let mut conn = pool
-        .get(server.local_addr())
-        .await
-        .unwrap()
-        .framed(LinesCodec::new());
+    let mut conn = lines(&pool, server.local_addr()).await;
     SinkExt::<&str>::send(&mut conn, "one").await.unwrap();
     SinkExt::<&str>::close(&mut conn).await.unwrap();
     assert_eq!(conn.next().await.unwrap().unwrap(), "one");
     assert!(conn.release().is_returned());
-    let mut again = pool
-        .get(server.local_addr())
-        .await
-        .unwrap()
-        .framed(LinesCodec::new());
+    let mut again = lines(&pool, server.local_addr()).await;
     assert!(
         again.lease().is_reused(),
         "closing the sink closed the connection"
@@ -128,23 +112,15 @@ async fn as_a_sink_and_a_stream_it_works_like_framed_and_closing_the_sink_keeps_
 
 #[tokio::test]
 async fn a_release_with_a_response_owed_retires_the_connection() {
-    let server = echo_server().await;
+    let server = quit_echo_server().await;
     let pool = pool();
-    let mut conn = pool
-        .get(server.local_addr())
-        .await
-        .unwrap()
-        .framed(LinesCodec::new());
+    let mut conn = lines(&pool, server.local_addr()).await;
     conn.send("unread").await.unwrap();
     assert_eq!(
         conn.release(),
         Release::Retired(Unfinished::ResponsesOwed(1))
     );
-    let mut next = pool
-        .get(server.local_addr())
-        .await
-        .unwrap()
-        .framed(LinesCodec::new());
+    let mut next = lines(&pool, server.local_addr()).await;
     assert!(
         !next.lease().is_reused(),
         "a connection with an answer on its way was lent"
@@ -160,7 +136,7 @@ async fn bytes_left_in_the_read_buffer_retire_the_connection_with_the_buffer() {
     // first, and must not reach the next borrower.
     let server = scripted_server(b"mine\nstray\n").await;
     let pool = pool();
-    let mut conn = pool.get(server).await.unwrap().framed(LinesCodec::new());
+    let mut conn = lines(&pool, server).await;
     assert_eq!(conn.call("ask").await.unwrap(), "mine");
     assert_eq!(conn.unread_bytes(), "stray\n".len());
     assert_eq!(conn.release(), Release::Retired(Unfinished::BytesUnread(6)));
@@ -195,7 +171,7 @@ async fn a_decoding_error_marks_the_connection_broken_and_the_lease_unusable() {
 async fn a_receive_cancelled_by_a_timeout_never_hands_its_answer_to_the_next_borrower() {
     let server = scripted_server(b"").await; // never answers
     let pool = pool();
-    let mut conn = pool.get(server).await.unwrap().framed(LinesCodec::new());
+    let mut conn = lines(&pool, server).await;
     conn.send("ask").await.unwrap();
     let waited = tokio::time::timeout(Duration::from_millis(20), conn.receive()).await;
     assert!(waited.is_err());
@@ -205,13 +181,9 @@ async fn a_receive_cancelled_by_a_timeout_never_hands_its_answer_to_the_next_bor
 
 #[tokio::test]
 async fn a_peer_that_closes_with_a_response_owed_is_a_closed_error() {
-    let server = echo_server().await;
+    let server = quit_echo_server().await;
     let pool = pool();
-    let mut conn = pool
-        .get(server.local_addr())
-        .await
-        .unwrap()
-        .framed(LinesCodec::new());
+    let mut conn = lines(&pool, server.local_addr()).await;
     // The echo server closes on QUIT without an answer.
     conn.send("QUIT").await.unwrap();
     assert!(matches!(
@@ -243,7 +215,7 @@ async fn a_response_of_several_frames_ends_at_its_boundary() {
 async fn detach_hands_over_the_codec_and_its_buffers() {
     let server = scripted_server(b"mine\nstray\n").await;
     let pool = pool();
-    let mut conn = pool.get(server).await.unwrap().framed(LinesCodec::new());
+    let mut conn = lines(&pool, server).await;
     assert_eq!(conn.call("ask").await.unwrap(), "mine");
     let mut framed = conn.detach::<String>();
     assert_eq!(framed.next().await.unwrap().unwrap(), "stray");

@@ -9,17 +9,14 @@
 mod framed_servers;
 
 use bytes::Bytes;
-use framed_servers::{Lease, LentOnce, WITHIN};
+use framed_servers::{Lease, LentOnce};
+use timewait::pool::ClosePolicy;
 use timewait::pool::farewells::MemcachedQuit;
-use timewait::pool::framed::FramedError;
-use timewait::pool::{ClosePolicy, Error};
-use timewait_servers::codec::{CodecError, Memcache, MemcacheRequest, MemcacheResponse};
+use timewait_servers::codec::{Memcache, MemcacheRequest, MemcacheResponse};
 use timewait_servers::{Memcached, MemcachedConfig};
 
 async fn memcached() -> Memcached {
-    Memcached::start(MemcachedConfig::default())
-        .await
-        .unwrap_or_else(|e| panic!("the test needs memcached: {e}"))
+    framed_servers::needs("memcached", Memcached::start(MemcachedConfig::default())).await
 }
 
 /// `set` then `get` of this request's own key, pipelined on one lease:
@@ -50,18 +47,28 @@ async fn set_and_get(lease: Lease, id: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_peer_first_quit_leaves_every_time_wait_on_the_memcached_server() {
     let memcached = memcached().await;
-    let pool = framed_servers::pool(MemcachedQuit, ClosePolicy::PeerFirst);
-    let outcome = framed_servers::run(&pool, memcached.addr(), set_and_get).await;
-    outcome.print("memcached", ClosePolicy::PeerFirst);
+    let outcome = framed_servers::run_printed(
+        "memcached",
+        MemcachedQuit,
+        ClosePolicy::PeerFirst,
+        memcached.addr(),
+        set_and_get,
+    )
+    .await;
     framed_servers::assert_server_closed_every_connection(&outcome);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_local_the_same_memcached_workload_leaves_every_time_wait_on_the_client() {
     let memcached = memcached().await;
-    let pool = framed_servers::pool(MemcachedQuit, ClosePolicy::Local);
-    let outcome = framed_servers::run(&pool, memcached.addr(), set_and_get).await;
-    outcome.print("memcached", ClosePolicy::Local);
+    let outcome = framed_servers::run_printed(
+        "memcached",
+        MemcachedQuit,
+        ClosePolicy::Local,
+        memcached.addr(),
+        set_and_get,
+    )
+    .await;
     framed_servers::assert_client_closed_every_connection(&outcome);
 }
 
@@ -71,11 +78,7 @@ async fn a_memcached_killed_mid_run_fails_the_requests_in_flight_and_the_pool_re
     let server = memcached.addr();
     let pool = framed_servers::pool(MemcachedQuit, ClosePolicy::PeerFirst);
     let lent = LentOnce::default();
-    for id in 0..20 {
-        let lease = pool.get(server).await.unwrap();
-        lent.lend(&lease);
-        set_and_get(lease, id).await;
-    }
+    framed_servers::exchange_each(&pool, server, &lent, 0..20, set_and_get).await;
     // Leases held mid-exchange (memcached has no request it holds
     // unanswered): each has served a request and sends the next after the
     // kill.
@@ -92,28 +95,20 @@ async fn a_memcached_killed_mid_run_fails_the_requests_in_flight_and_the_pool_re
     memcached.kill().unwrap();
     for mut conn in held {
         let error = conn.call(MemcacheRequest::Version).await.unwrap_err();
-        assert!(
-            matches!(
-                error,
-                FramedError::Closed { .. } | FramedError::Codec(CodecError::Io(_))
-            ),
-            "{error:?}"
-        );
+        framed_servers::assert_cut_by_the_server(&error);
         assert!(!conn.release().is_returned());
     }
-    let refused = pool.get(server).await.unwrap_err();
-    assert!(matches!(refused, Error::Connect(_)), "{refused:?}");
+    framed_servers::assert_checkout_refused(&pool, server).await;
 
     memcached.restart().await.unwrap();
-    for id in 100..140 {
-        let lease = pool.get(server).await.unwrap();
-        lent.lend(&lease);
-        assert!(
-            lease.created() > killed_at,
-            "a connection from before the kill was lent again"
-        );
-        set_and_get(lease, id).await;
-    }
-    let report = pool.shutdown(WITHIN).await;
-    assert!(report.completed, "{report:?}");
+    framed_servers::exchange_each_on_new_connections(
+        &pool,
+        server,
+        &lent,
+        100..140,
+        killed_at,
+        set_and_get,
+    )
+    .await;
+    framed_servers::assert_shutdown_completes(&pool).await;
 }

@@ -9,19 +9,17 @@
 mod framed_servers;
 
 use framed_servers::{Lease, LentOnce, WITHIN};
+use timewait::pool::ClosePolicy;
 use timewait::pool::farewells::PostgresTerminate;
-use timewait::pool::framed::{FramedError, FramedLease};
-use timewait::pool::{ClosePolicy, Error};
-use timewait_servers::codec::{CodecError, PgBackend, PgCodec, PgFrontend};
+use timewait::pool::framed::FramedLease;
+use timewait_servers::codec::{PgBackend, PgCodec, PgFrontend};
 use timewait_servers::{POSTGRES_USER, Postgres, PostgresConfig};
 use tokio::net::TcpStream;
 
 type PgLease = FramedLease<std::net::SocketAddr, TcpStream, PgCodec, fn(&PgBackend) -> bool>;
 
 async fn postgres() -> Postgres {
-    Postgres::start(PostgresConfig::default())
-        .await
-        .unwrap_or_else(|e| panic!("the test needs PostgreSQL: {e}"))
+    framed_servers::needs("PostgreSQL", Postgres::start(PostgresConfig::default())).await
 }
 
 /// A response ends at `ReadyForQuery`.
@@ -70,18 +68,28 @@ async fn select(lease: Lease, id: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_peer_first_terminate_leaves_every_time_wait_on_the_postgres_server() {
     let postgres = postgres().await;
-    let pool = framed_servers::pool(PostgresTerminate, ClosePolicy::PeerFirst);
-    let outcome = framed_servers::run(&pool, postgres.addr(), select).await;
-    outcome.print("postgres", ClosePolicy::PeerFirst);
+    let outcome = framed_servers::run_printed(
+        "postgres",
+        PostgresTerminate,
+        ClosePolicy::PeerFirst,
+        postgres.addr(),
+        select,
+    )
+    .await;
     framed_servers::assert_server_closed_every_connection(&outcome);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_local_the_same_postgres_workload_leaves_every_time_wait_on_the_client() {
     let postgres = postgres().await;
-    let pool = framed_servers::pool(PostgresTerminate, ClosePolicy::Local);
-    let outcome = framed_servers::run(&pool, postgres.addr(), select).await;
-    outcome.print("postgres", ClosePolicy::Local);
+    let outcome = framed_servers::run_printed(
+        "postgres",
+        PostgresTerminate,
+        ClosePolicy::Local,
+        postgres.addr(),
+        select,
+    )
+    .await;
     framed_servers::assert_client_closed_every_connection(&outcome);
 }
 
@@ -114,11 +122,7 @@ async fn a_postgres_killed_mid_run_fails_the_query_in_flight_and_the_pool_recove
     let server = postgres.addr();
     let pool = framed_servers::pool(PostgresTerminate, ClosePolicy::PeerFirst);
     let lent = LentOnce::default();
-    for id in 0..10 {
-        let lease = pool.get(server).await.unwrap();
-        lent.lend(&lease);
-        select(lease, id).await;
-    }
+    framed_servers::exchange_each(&pool, server, &lent, 0..10, select).await;
     // A query the server is still running when it is killed.
     let mut conn = session(pool.get(server).await.unwrap()).await;
     conn.send(PgFrontend::Query("SELECT pg_sleep(600)".into()))
@@ -131,28 +135,19 @@ async fn a_postgres_killed_mid_run_fails_the_query_in_flight_and_the_pool_recove
     let killed_at = tokio::time::Instant::now();
     postgres.kill().unwrap();
     let (answer, release) = in_flight.await.unwrap();
-    let error = answer.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            FramedError::Closed { .. } | FramedError::Codec(CodecError::Io(_))
-        ),
-        "{error:?}"
-    );
+    framed_servers::assert_cut_by_the_server(&answer.unwrap_err());
     assert!(!release.is_returned());
-    let refused = pool.get(server).await.unwrap_err();
-    assert!(matches!(refused, Error::Connect(_)), "{refused:?}");
+    framed_servers::assert_checkout_refused(&pool, server).await;
 
     postgres.restart().await.unwrap();
-    for id in 100..120 {
-        let lease = pool.get(server).await.unwrap();
-        lent.lend(&lease);
-        assert!(
-            lease.created() > killed_at,
-            "a connection from before the kill was lent again"
-        );
-        select(lease, id).await;
-    }
-    let report = pool.shutdown(WITHIN).await;
-    assert!(report.completed, "{report:?}");
+    framed_servers::exchange_each_on_new_connections(
+        &pool,
+        server,
+        &lent,
+        100..120,
+        killed_at,
+        select,
+    )
+    .await;
+    framed_servers::assert_shutdown_completes(&pool).await;
 }

@@ -11,18 +11,16 @@ mod support;
 
 use std::time::Duration;
 
-use framed_servers::{Lease, LentOnce, TcpPool, WITHIN};
+use framed_servers::{Lease, LentOnce, TcpPool, WITHIN, assert_cut_by_the_server};
+use timewait::pool::ClosePolicy;
 use timewait::pool::farewells::{RedisClientKillSelf, RedisQuit};
-use timewait::pool::framed::{FramedError, FramedService};
-use timewait::pool::{ClosePolicy, Error};
-use timewait_servers::codec::{CodecError, Resp, RespCommand, RespValue};
+use timewait::pool::framed::FramedService;
+use timewait_servers::codec::{Resp, RespCommand, RespValue};
 use timewait_servers::{Redis, RedisConfig};
 use tower::ServiceExt;
 
 async fn redis() -> Redis {
-    Redis::start(RedisConfig::default())
-        .await
-        .unwrap_or_else(|e| panic!("the test needs redis-server: {e}"))
+    framed_servers::needs("redis-server", Redis::start(RedisConfig::default())).await
 }
 
 /// `ECHO <id>` through a framed lease: the answer must be this request's.
@@ -40,27 +38,37 @@ async fn echo(lease: Lease, id: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_peer_first_quit_leaves_every_time_wait_on_the_redis_server() {
     let redis = redis().await;
-    let pool = framed_servers::pool(RedisQuit, ClosePolicy::PeerFirst);
-    let outcome = framed_servers::run(&pool, redis.addr(), echo).await;
-    outcome.print("redis", ClosePolicy::PeerFirst);
+    let outcome = framed_servers::run_printed(
+        "redis",
+        RedisQuit,
+        ClosePolicy::PeerFirst,
+        redis.addr(),
+        echo,
+    )
+    .await;
     framed_servers::assert_server_closed_every_connection(&outcome);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_local_the_same_workload_leaves_every_time_wait_on_the_client() {
     let redis = redis().await;
-    let pool = framed_servers::pool(RedisQuit, ClosePolicy::Local);
-    let outcome = framed_servers::run(&pool, redis.addr(), echo).await;
-    outcome.print("redis", ClosePolicy::Local);
+    let outcome =
+        framed_servers::run_printed("redis", RedisQuit, ClosePolicy::Local, redis.addr(), echo)
+            .await;
     framed_servers::assert_client_closed_every_connection(&outcome);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_kill_of_itself_makes_redis_close_first_without_quit() {
     let redis = redis().await;
-    let pool = framed_servers::pool(RedisClientKillSelf, ClosePolicy::PeerFirst);
-    let outcome = framed_servers::run(&pool, redis.addr(), echo).await;
-    outcome.print("redis (CLIENT KILL)", ClosePolicy::PeerFirst);
+    let outcome = framed_servers::run_printed(
+        "redis (CLIENT KILL)",
+        RedisClientKillSelf,
+        ClosePolicy::PeerFirst,
+        redis.addr(),
+        echo,
+    )
+    .await;
     framed_servers::assert_server_closed_every_connection(&outcome);
 }
 
@@ -124,29 +132,13 @@ async fn a_framed_service_for_one_key_answers_concurrent_calls_over_pooled_conne
     pool.shutdown(WITHIN).await;
 }
 
-/// A typed error of a request cut by the server's death: the peer's FIN
-/// with a response owed, or the reset the codec reports.
-fn assert_cut_by_the_server(error: &FramedError<CodecError>) {
-    assert!(
-        matches!(
-            error,
-            FramedError::Closed { .. } | FramedError::Codec(CodecError::Io(_))
-        ),
-        "{error:?}"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_killed_mid_run_fails_the_requests_in_flight_and_the_pool_recovers() {
     let mut redis = redis().await;
     let server = redis.addr();
     let pool: TcpPool = framed_servers::pool(RedisQuit, ClosePolicy::PeerFirst);
     let lent = LentOnce::default();
-    for id in 0..20 {
-        let lease = pool.get(server).await.unwrap();
-        lent.lend(&lease);
-        echo(lease, id).await;
-    }
+    framed_servers::exchange_each(&pool, server, &lent, 0..20, echo).await;
 
     // Two requests that Redis holds unanswered (BLPOP on an empty list),
     // and a lease held between requests.
@@ -180,21 +172,19 @@ async fn a_redis_killed_mid_run_fails_the_requests_in_flight_and_the_pool_recove
     assert_cut_by_the_server(&error);
     drop(held);
     // While it is down, a checkout fails with the connector's typed error.
-    let refused = pool.get(server).await.unwrap_err();
-    assert!(matches!(refused, Error::Connect(_)), "{refused:?}");
+    framed_servers::assert_checkout_refused(&pool, server).await;
 
     redis.restart().await.unwrap();
-    for id in 100..140 {
-        let lease = pool.get(server).await.unwrap();
-        lent.lend(&lease);
-        assert!(
-            lease.created() > killed_at,
-            "a connection from before the kill was lent again"
-        );
-        echo(lease, id).await;
-    }
-    let report = pool.shutdown(WITHIN).await;
-    assert!(report.completed, "{report:?}");
+    framed_servers::exchange_each_on_new_connections(
+        &pool,
+        server,
+        &lent,
+        100..140,
+        killed_at,
+        echo,
+    )
+    .await;
+    framed_servers::assert_shutdown_completes(&pool).await;
 }
 
 #[tokio::test]

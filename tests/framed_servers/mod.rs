@@ -8,13 +8,16 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use timewait::pool::{Activity, ClosePolicy, Farewell, Pool, Pooled, TcpConnector};
+use timewait::pool::framed::FramedError;
+use timewait::pool::{Activity, ClosePolicy, Error, Farewell, Pool, Pooled, TcpConnector};
 use timewait_echo::{TimeWaitSides, settled_time_wait};
+use timewait_servers::codec::CodecError;
 use tokio::net::TcpStream;
 
 pub type TcpPool = Pool<SocketAddr, TcpConnector, TcpStream>;
@@ -52,6 +55,17 @@ pub fn pool(farewell: impl Farewell<SocketAddr, TcpStream>, policy: ClosePolicy)
         .grace(WITHIN)
         .build()
         .unwrap()
+}
+
+/// Starts a real server with `start`, or fails the test saying it needs
+/// `what`.
+pub async fn needs<S, E: std::fmt::Display>(
+    what: &str,
+    start: impl Future<Output = Result<S, E>>,
+) -> S {
+    start
+        .await
+        .unwrap_or_else(|e| panic!("the test needs {what}: {e}"))
 }
 
 /// What a workload did, and where its TIME_WAIT landed.
@@ -115,8 +129,7 @@ where
     }
     let elapsed = started.elapsed();
     let retired_during_run = pool.stats().total.activity.reasons.used_up;
-    let report = pool.shutdown(WITHIN).await;
-    assert!(report.completed, "{report:?}");
+    assert_shutdown_completes(pool).await;
     Outcome {
         requests: TASKS as u64 * per_task,
         elapsed,
@@ -124,6 +137,92 @@ where
         retired_during_run,
         sides: sides(server).await,
     }
+}
+
+/// Runs the workload on a new `pool(farewell, policy)` against `server`
+/// (named `name` in the printed line), and prints its outcome.
+pub async fn run_printed<F, Fut>(
+    name: &str,
+    farewell: impl Farewell<SocketAddr, TcpStream>,
+    policy: ClosePolicy,
+    server: SocketAddr,
+    exchange: F,
+) -> Outcome
+where
+    F: Fn(Lease, u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let pool = pool(farewell, policy);
+    let outcome = run(&pool, server, exchange).await;
+    outcome.print(name, policy);
+    outcome
+}
+
+/// One lease of `pool` toward `server` per id in `ids`, each noted in
+/// `lent` and handed to `exchange` (which must end it).
+pub async fn exchange_each<F, Fut>(
+    pool: &TcpPool,
+    server: SocketAddr,
+    lent: &LentOnce,
+    ids: Range<u64>,
+    exchange: F,
+) where
+    F: Fn(Lease, u64) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for id in ids {
+        let lease = pool.get(server).await.unwrap();
+        lent.lend(&lease);
+        exchange(lease, id).await;
+    }
+}
+
+/// Like [`exchange_each`], after the server was killed at `killed_at` and
+/// restarted: every lease must be on a connection made since.
+pub async fn exchange_each_on_new_connections<F, Fut>(
+    pool: &TcpPool,
+    server: SocketAddr,
+    lent: &LentOnce,
+    ids: Range<u64>,
+    killed_at: Instant,
+    exchange: F,
+) where
+    F: Fn(Lease, u64) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    exchange_each(pool, server, lent, ids, |lease: Lease, id| {
+        assert!(
+            lease.created() > killed_at,
+            "a connection from before the kill was lent again"
+        );
+        exchange(lease, id)
+    })
+    .await;
+}
+
+/// Checks that a checkout toward the dead `server` fails with the
+/// connector's typed error.
+pub async fn assert_checkout_refused(pool: &TcpPool, server: SocketAddr) {
+    let refused = pool.get(server).await.unwrap_err();
+    assert!(matches!(refused, Error::Connect(_)), "{refused:?}");
+}
+
+/// Shuts `pool` down and checks that it completed within `WITHIN`.
+pub async fn assert_shutdown_completes(pool: &TcpPool) {
+    let report = pool.shutdown(WITHIN).await;
+    assert!(report.completed, "{report:?}");
+}
+
+/// Checks a typed error of a request cut by the server's death: the peer's
+/// FIN with a response owed, or the reset the codec reports.
+pub fn assert_cut_by_the_server(error: &FramedError<CodecError>) {
+    assert!(
+        matches!(
+            error,
+            FramedError::Closed { .. } | FramedError::Codec(CodecError::Io(_))
+        ),
+        "{error:?}"
+    );
 }
 
 /// The TIME_WAIT entries of the connections to `server`, once every one of
@@ -135,32 +234,37 @@ pub async fn sides(server: SocketAddr) -> TimeWaitSides {
 /// Checks the witness of `PeerFirst`: every connection was retired with the
 /// server closing first (some during the run), none left TIME_WAIT here.
 pub fn assert_server_closed_every_connection(outcome: &Outcome) {
-    let connects = outcome.activity.connects;
-    assert!(outcome.retired_during_run > 0, "{outcome:?}");
-    assert_eq!(outcome.activity.retired.by_peer, connects, "{outcome:?}");
-    assert_eq!(
-        outcome.sides,
+    let connects = outcome.activity.connects as usize;
+    assert_one_side_closed_every_connection(
+        outcome,
+        outcome.activity.retired.by_peer,
         TimeWaitSides {
             client: 0,
-            server: connects as usize
+            server: connects,
         },
-        "{outcome:?}"
     );
 }
 
 /// Checks the witness of `Local`: every connection left TIME_WAIT here.
 pub fn assert_client_closed_every_connection(outcome: &Outcome) {
-    let connects = outcome.activity.connects;
-    assert!(outcome.retired_during_run > 0, "{outcome:?}");
-    assert_eq!(outcome.activity.retired.local, connects, "{outcome:?}");
-    assert_eq!(
-        outcome.sides,
+    let connects = outcome.activity.connects as usize;
+    assert_one_side_closed_every_connection(
+        outcome,
+        outcome.activity.retired.local,
         TimeWaitSides {
-            client: connects as usize,
-            server: 0
+            client: connects,
+            server: 0,
         },
-        "{outcome:?}"
     );
+}
+
+/// Checks that connections were retired during the run, that `closed` (the
+/// count of those one side closed first) is every connection, and that
+/// TIME_WAIT landed as `sides` says.
+fn assert_one_side_closed_every_connection(outcome: &Outcome, closed: u64, sides: TimeWaitSides) {
+    assert!(outcome.retired_during_run > 0, "{outcome:?}");
+    assert_eq!(closed, outcome.activity.connects, "{outcome:?}");
+    assert_eq!(outcome.sides, sides, "{outcome:?}");
 }
 
 /// Every lending of every connection, in order: a connection is lent

@@ -15,11 +15,31 @@ pub mod tagged_server;
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 use std::task::Poll;
 
+use timewait::pool::{FarewellMessage, Pool, PoolBuilder, TcpConnector, WithConnector};
+use timewait_echo::{EchoHandle, EchoServer, OnQuit};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A builder of a pool of loopback TCP connections that says `QUIT` (a
+/// line) before it closes one, so that a [`quit_echo_server`] closes first.
+/// A test adds its own limits and builds it.
+pub fn quit_pool_builder() -> PoolBuilder<SocketAddr, TcpStream, WithConnector<TcpConnector>> {
+    Pool::builder(TcpConnector::new()).farewell(FarewellMessage::new(&b"QUIT\n"[..]))
+}
+
+/// An echo server on a fresh loopback port that closes a connection on a
+/// `QUIT` line, without an answer.
+pub async fn quit_echo_server() -> EchoHandle {
+    let listener = timewait_echo::fresh_listener("127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    EchoServer::new(listener).on_quit(OnQuit::Close).spawn()
+}
 
 /// Sends `line` (a newline is added) and reads one reply line, without the
 /// newline. One request is outstanding at a time, so nothing after the reply

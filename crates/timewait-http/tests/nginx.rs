@@ -14,9 +14,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::Request;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client as LegacyClient;
+use hyper_util::client::legacy::connect::Connect;
 use hyper_util::rt::TokioExecutor;
 use timewait_echo::{TimeWaitSides, settled_time_wait};
 use timewait_http::Client;
@@ -26,24 +26,54 @@ const REQUESTS: usize = 200;
 const TASKS: usize = 4;
 const SETTLE: Duration = Duration::from_secs(15);
 
+/// The workload through `client`, each body checked to be nginx's: its
+/// requests per second.
 async fn run(client: &Client, url: &str) -> f64 {
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..TASKS {
-        let (client, url) = (client.clone(), url.to_owned());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..REQUESTS / TASKS {
-                let response = client.get(url.as_str()).await.unwrap();
-                assert!(response.status().is_success());
-                let body = response.into_body().collect().await.unwrap().to_bytes();
-                assert_eq!(&body[..], NGINX_BODY.as_bytes());
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    support::get_from_tasks(client, url, REQUESTS, TASKS, |body| {
+        assert_eq!(body, NGINX_BODY.as_bytes());
+    })
+    .await;
     REQUESTS as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The workload through hyper-util's `legacy` client, which is then
+/// dropped: its requests per second, and where TIME_WAIT landed once the
+/// connections to `nginx` settled.
+async fn run_legacy<C>(
+    legacy: LegacyClient<C, Empty<Bytes>>,
+    url: &http::Uri,
+    nginx: &Nginx,
+) -> (f64, TimeWaitSides)
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    let start = Instant::now();
+    support::legacy_get_from_tasks(&legacy, url, REQUESTS, TASKS).await;
+    let rate = REQUESTS as f64 / start.elapsed().as_secs_f64();
+    drop(legacy);
+    let sides = settled_time_wait(nginx.addr(), SETTLE).await.unwrap();
+    (rate, sides)
+}
+
+/// Shuts `client` down, prints its row as `name`, and checks that nginx
+/// closed every connection first: no TIME_WAIT on the client, one on nginx
+/// per connection, none retired by the client. Its connects.
+async fn shut_down_and_check_nginx_closed_first(
+    client: &Client,
+    nginx: &Nginx,
+    name: &str,
+    rate: f64,
+) -> u64 {
+    let report = client.shutdown(Duration::from_secs(10)).await;
+    assert!(report.completed, "{report:?}");
+    let sides = settled_time_wait(nginx.addr(), SETTLE).await.unwrap();
+    let activity = client.stats().total.activity;
+    row(name, Some(activity.connects), rate, sides);
+    assert_eq!(sides.client, 0, "{activity:?} {}", nginx.log_tail());
+    assert_eq!(sides.server as u64, activity.connects);
+    assert_eq!(activity.retired.local, 0, "{activity:?}");
+    activity.connects
 }
 
 fn row(name: &str, connects: Option<u64>, rate: f64, sides: TimeWaitSides) {
@@ -67,20 +97,14 @@ async fn keepalive_requests_and_shutdown_leave_time_wait_on_nginx() {
     let client = Client::new();
     let url = format!("http://{}/", nginx.addr());
     let rate = run(&client, &url).await;
-    let report = client.shutdown(Duration::from_secs(10)).await;
-    assert!(report.completed, "{report:?}");
-    let sides = settled_time_wait(nginx.addr(), SETTLE).await.unwrap();
-    let activity = client.stats().total.activity;
-    row(
+    let connects = shut_down_and_check_nginx_closed_first(
+        &client,
+        &nginx,
         "timewait-http, keepalive_requests 10",
-        Some(activity.connects),
         rate,
-        sides,
-    );
-    assert_eq!(sides.client, 0, "{}", nginx.log_tail());
-    assert_eq!(sides.server as u64, activity.connects);
-    assert_eq!(activity.retired.local, 0, "{activity:?}");
-    assert!(activity.connects >= (REQUESTS / 10) as u64);
+    )
+    .await;
+    assert!(connects >= (REQUESTS / 10) as u64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,24 +113,7 @@ async fn hyper_util_against_the_same_nginx_for_comparison() {
     let legacy: LegacyClient<_, Empty<Bytes>> =
         LegacyClient::builder(TokioExecutor::new()).build_http();
     let url: http::Uri = format!("http://{}/", nginx.addr()).parse().unwrap();
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..TASKS {
-        let (legacy, url) = (legacy.clone(), url.clone());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..REQUESTS / TASKS {
-                let request = Request::get(url.clone()).body(Empty::new()).unwrap();
-                let response = legacy.request(request).await.unwrap();
-                response.into_body().collect().await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let rate = REQUESTS as f64 / start.elapsed().as_secs_f64();
-    drop(legacy);
-    let sides = settled_time_wait(nginx.addr(), SETTLE).await.unwrap();
+    let (rate, sides) = run_legacy(legacy, &url, &nginx).await;
     row(
         "hyper-util-legacy, keepalive_requests 10",
         None,
@@ -154,65 +161,44 @@ async fn keep_alive_timeout_header_is_honoured_by_waiting_for_nginx_to_close() {
     );
 }
 
+/// nginx over TLS with a fresh test certificate, `keepalive_requests 10`:
+/// the certificate, the server, and its URL by host name.
 #[cfg(feature = "tls")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_tls_nginx_closes_first_too() {
+async fn start_tls() -> (support::tls::TestCert, Nginx, String) {
     let cert = support::tls::TestCert::new();
     let config = NginxConfig::default()
         .keepalive_requests(10)
         .tls(&cert.cert_pem, &cert.key_pem);
     let nginx = start(config).await;
-    let client = Client::builder().tls(cert.client_config()).build().unwrap();
     let url = format!("https://localhost:{}/", nginx.addr().port());
+    (cert, nginx, url)
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_nginx_closes_first_too() {
+    let (cert, nginx, url) = start_tls().await;
+    let client = Client::builder().tls(cert.client_config()).build().unwrap();
     let rate = run(&client, &url).await;
-    let report = client.shutdown(Duration::from_secs(10)).await;
-    assert!(report.completed, "{report:?}");
-    let sides = settled_time_wait(nginx.addr(), SETTLE).await.unwrap();
-    let activity = client.stats().total.activity;
-    row(
+    shut_down_and_check_nginx_closed_first(
+        &client,
+        &nginx,
         "timewait-http, TLS, keepalive_requests 10",
-        Some(activity.connects),
         rate,
-        sides,
-    );
-    assert_eq!(sides.client, 0, "{activity:?} {}", nginx.log_tail());
-    assert_eq!(sides.server as u64, activity.connects);
-    assert_eq!(activity.retired.local, 0, "{activity:?}");
+    )
+    .await;
 }
 
 #[cfg(feature = "tls")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hyper_util_over_tls_against_the_same_nginx_for_comparison() {
-    let cert = support::tls::TestCert::new();
-    let config = NginxConfig::default()
-        .keepalive_requests(10)
-        .tls(&cert.cert_pem, &cert.key_pem);
-    let nginx = start(config).await;
+    let (cert, nginx, url) = start_tls().await;
     let connector = support::tls::LegacyTlsConnector::new(cert.client_config());
     let connects = connector.connects.clone();
     let legacy: LegacyClient<_, Empty<Bytes>> =
         LegacyClient::builder(TokioExecutor::new()).build(connector);
-    let url: http::Uri = format!("https://localhost:{}/", nginx.addr().port())
-        .parse()
-        .unwrap();
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..TASKS {
-        let (legacy, url) = (legacy.clone(), url.clone());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..REQUESTS / TASKS {
-                let request = Request::get(url.clone()).body(Empty::new()).unwrap();
-                let response = legacy.request(request).await.unwrap();
-                response.into_body().collect().await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let rate = REQUESTS as f64 / start.elapsed().as_secs_f64();
-    drop(legacy);
-    let sides = settled_time_wait(nginx.addr(), SETTLE).await.unwrap();
+    let url: http::Uri = url.parse().unwrap();
+    let (rate, sides) = run_legacy(legacy, &url, &nginx).await;
     let connects = connects.load(std::sync::atomic::Ordering::Relaxed);
     // Printed for comparison. hyper writes its close_notify after nginx has
     // closed, which can draw a reset: such connections leave TIME_WAIT

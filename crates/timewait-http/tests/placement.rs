@@ -11,8 +11,7 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Request;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::rt::TokioExecutor;
 use support::{Server, hello};
@@ -23,21 +22,9 @@ const REQUESTS: usize = 200;
 const TASKS: usize = 4;
 const SETTLE: Duration = Duration::from_secs(10);
 
+/// The workload: `REQUESTS` GETs of `url` over `TASKS` tasks.
 async fn run_timewait(client: &Client, url: &str) {
-    let mut tasks = Vec::new();
-    for _ in 0..TASKS {
-        let (client, url) = (client.clone(), url.to_owned());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..REQUESTS / TASKS {
-                let response = client.get(url.as_str()).await.unwrap();
-                assert!(response.status().is_success());
-                response.into_body().collect().await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    support::get_from_tasks(client, url, REQUESTS, TASKS, |_| {}).await;
 }
 
 fn row(name: &str, connects: usize, sides: TimeWaitSides) {
@@ -118,20 +105,7 @@ async fn hyper_util_side_by_side() {
     let legacy: LegacyClient<_, Empty<Bytes>> =
         LegacyClient::builder(TokioExecutor::new()).build_http();
     let url: http::Uri = server.url("/").parse().unwrap();
-    let mut tasks = Vec::new();
-    for _ in 0..TASKS {
-        let (legacy, url) = (legacy.clone(), url.clone());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..REQUESTS / TASKS {
-                let request = Request::get(url.clone()).body(Empty::new()).unwrap();
-                let response = legacy.request(request).await.unwrap();
-                response.into_body().collect().await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    support::legacy_get_from_tasks(&legacy, &url, REQUESTS, TASKS).await;
     drop(legacy);
     let sides = settled_time_wait(server.addr, SETTLE).await.unwrap();
     row("hyper-util-legacy", server.accepted(), sides);

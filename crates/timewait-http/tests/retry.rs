@@ -60,14 +60,48 @@ fn request(server: &RawServer, method: Method, body: Body) -> Request<Body> {
         .unwrap()
 }
 
+/// A first GET through `client`, answered: it leaves a connection to
+/// `server` for the next request to reuse.
+async fn first_get(client: &Client, server: &RawServer) {
+    send(client, request(server, Method::GET, Body::empty()))
+        .await
+        .unwrap();
+}
+
+/// A [`racing_server`] and a new client whose first GET it answered: the
+/// client's next request goes on that reused connection, which the server
+/// closes unanswered.
+async fn racing_after_a_first_get(partial: bool) -> (RawServer, Arc<AtomicUsize>, Client) {
+    let (server, heads) = racing_server(partial).await;
+    let client = Client::new();
+    first_get(&client, &server).await;
+    (server, heads, client)
+}
+
+/// A server that reads one request on each connection, counts it, answers
+/// `OK` if `answer`, and closes without a word. Counts the requests read.
+async fn one_request_server(answer: bool) -> (RawServer, Arc<AtomicUsize>) {
+    let heads = Arc::new(AtomicUsize::new(0));
+    let counted = heads.clone();
+    let server = RawServer::start(move |mut stream, _| {
+        let heads = counted.clone();
+        async move {
+            if read_head(&mut stream).await.is_some() {
+                heads.fetch_add(1, Ordering::SeqCst);
+                if answer {
+                    let _ = stream.write_all(OK).await;
+                }
+            }
+        }
+    })
+    .await;
+    (server, heads)
+}
+
 #[tokio::test]
 async fn an_idempotent_request_whose_reused_connection_closed_unanswered_is_retried_once() {
     for method in [Method::GET, Method::PUT, Method::DELETE, Method::HEAD] {
-        let (server, heads) = racing_server(false).await;
-        let client = Client::new();
-        send(&client, request(&server, Method::GET, Body::empty()))
-            .await
-            .unwrap();
+        let (server, heads, client) = racing_after_a_first_get(false).await;
         send(&client, request(&server, method.clone(), Body::from("x")))
             .await
             .unwrap();
@@ -78,11 +112,7 @@ async fn an_idempotent_request_whose_reused_connection_closed_unanswered_is_retr
 
 #[tokio::test]
 async fn a_post_is_not_retried_unless_it_carries_an_idempotency_key() {
-    let (server, heads) = racing_server(false).await;
-    let client = Client::new();
-    send(&client, request(&server, Method::GET, Body::empty()))
-        .await
-        .unwrap();
+    let (server, heads, client) = racing_after_a_first_get(false).await;
     let error = send(&client, request(&server, Method::POST, Body::from("x")))
         .await
         .unwrap_err();
@@ -90,11 +120,7 @@ async fn a_post_is_not_retried_unless_it_carries_an_idempotency_key() {
     assert_eq!(error.origin().unwrap().port(), server.addr.port());
     assert_eq!(heads.load(Ordering::SeqCst), 2, "sent once");
 
-    let (server, heads) = racing_server(false).await;
-    let client = Client::new();
-    send(&client, request(&server, Method::GET, Body::empty()))
-        .await
-        .unwrap();
+    let (server, heads, client) = racing_after_a_first_get(false).await;
     let mut keyed = request(&server, Method::POST, Body::from("x"));
     keyed
         .headers_mut()
@@ -105,11 +131,7 @@ async fn a_post_is_not_retried_unless_it_carries_an_idempotency_key() {
 
 #[tokio::test]
 async fn a_streamed_body_is_not_replayed() {
-    let (server, heads) = racing_server(false).await;
-    let client = Client::new();
-    send(&client, request(&server, Method::GET, Body::empty()))
-        .await
-        .unwrap();
+    let (server, heads, client) = racing_after_a_first_get(false).await;
     let streamed = Body::wrap(http_body_util::Full::new(bytes::Bytes::from("x")));
     assert!(
         send(&client, request(&server, Method::PUT, streamed))
@@ -121,11 +143,7 @@ async fn a_streamed_body_is_not_replayed() {
 
 #[tokio::test]
 async fn a_request_whose_answer_had_begun_is_not_retried() {
-    let (server, heads) = racing_server(true).await;
-    let client = Client::new();
-    send(&client, request(&server, Method::GET, Body::empty()))
-        .await
-        .unwrap();
+    let (server, heads, client) = racing_after_a_first_get(true).await;
     let error = send(&client, request(&server, Method::GET, Body::empty()))
         .await
         .unwrap_err();
@@ -140,9 +158,7 @@ async fn nothing_is_retried_when_retries_are_off() {
         .retry_canceled_requests(false)
         .build()
         .unwrap();
-    send(&client, request(&server, Method::GET, Body::empty()))
-        .await
-        .unwrap();
+    first_get(&client, &server).await;
     assert!(
         send(&client, request(&server, Method::GET, Body::empty()))
             .await
@@ -153,17 +169,7 @@ async fn nothing_is_retried_when_retries_are_off() {
 
 #[tokio::test]
 async fn a_new_connection_that_fails_is_not_retried() {
-    let heads = Arc::new(AtomicUsize::new(0));
-    let counted = heads.clone();
-    let server = RawServer::start(move |mut stream, _| {
-        let heads = counted.clone();
-        async move {
-            if read_head(&mut stream).await.is_some() {
-                heads.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-    })
-    .await;
+    let (server, heads) = one_request_server(false).await;
     let client = Client::new();
     let error = client.get(server.url("/")).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Protocol);
@@ -174,22 +180,9 @@ async fn a_new_connection_that_fails_is_not_retried() {
 async fn a_connection_its_server_closed_while_idle_is_never_lent() {
     // Each connection answers one request, then the server closes it
     // without a word (a restart, a timeout it did not announce).
-    let heads = Arc::new(AtomicUsize::new(0));
-    let counted = heads.clone();
-    let server = RawServer::start(move |mut stream, _| {
-        let heads = counted.clone();
-        async move {
-            if read_head(&mut stream).await.is_some() {
-                heads.fetch_add(1, Ordering::SeqCst);
-                let _ = stream.write_all(OK).await;
-            }
-        }
-    })
-    .await;
+    let (server, heads) = one_request_server(true).await;
     let client = Client::new();
-    send(&client, request(&server, Method::GET, Body::empty()))
-        .await
-        .unwrap();
+    first_get(&client, &server).await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     // Not idempotent, so never retried: it must go on a new connection.
     send(&client, request(&server, Method::POST, Body::from("x")))

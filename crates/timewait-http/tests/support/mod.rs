@@ -15,11 +15,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
-use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper_util::client::legacy::Client as LegacyClient;
+use hyper_util::client::legacy::connect::Connect;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -54,6 +56,58 @@ pub fn full(body: &'static str) -> ReplyBody {
 /// Answers `hello\n` to everything.
 pub fn hello() -> Responder {
     Arc::new(|_| Response::new(full("hello\n")))
+}
+
+/// Sends `requests` GETs of `url` through `client`, split evenly over
+/// `tasks` concurrent tasks: each answer must be a success, and `check` is
+/// given its whole body.
+pub async fn get_from_tasks(
+    client: &timewait_http::Client,
+    url: &str,
+    requests: usize,
+    tasks: usize,
+    check: fn(&[u8]),
+) {
+    let mut running = Vec::new();
+    for _ in 0..tasks {
+        let (client, url) = (client.clone(), url.to_owned());
+        running.push(tokio::spawn(async move {
+            for _ in 0..requests / tasks {
+                let response = client.get(url.as_str()).await.unwrap();
+                assert!(response.status().is_success());
+                check(&response.into_body().collect().await.unwrap().to_bytes());
+            }
+        }));
+    }
+    for t in running {
+        t.await.unwrap();
+    }
+}
+
+/// The same workload through hyper-util's legacy client, for comparison:
+/// `requests` GETs of `url` over `tasks` tasks, each body read to its end.
+pub async fn legacy_get_from_tasks<C>(
+    legacy: &LegacyClient<C, Empty<Bytes>>,
+    url: &http::Uri,
+    requests: usize,
+    tasks: usize,
+) where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    let mut running = Vec::new();
+    for _ in 0..tasks {
+        let (legacy, url) = (legacy.clone(), url.clone());
+        running.push(tokio::spawn(async move {
+            for _ in 0..requests / tasks {
+                let request = Request::get(url.clone()).body(Empty::new()).unwrap();
+                let response = legacy.request(request).await.unwrap();
+                response.into_body().collect().await.unwrap();
+            }
+        }));
+    }
+    for t in running {
+        t.await.unwrap();
+    }
 }
 
 /// A hyper HTTP/1.1 server on a fresh loopback port.
