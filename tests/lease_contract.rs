@@ -16,8 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use reliability::rng::Rng;
 use reliability::tagged_server::{self, TaggedServer};
 use reliability::{multi_thread, poll_once};
-use timewait::pool::{FarewellMessage, Pool, Pooled, TcpConnector};
-use timewait_echo::{EchoHandle, EchoServer, OnQuit};
+use timewait::pool::{Pool, Pooled, TcpConnector};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
@@ -30,19 +29,11 @@ type Lease = Pooled<SocketAddr, TcpStream>;
 const WITHIN: Duration = Duration::from_secs(30);
 
 fn pool() -> TcpPool {
-    Pool::builder(TcpConnector::new())
-        .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
+    reliability::quit_pool_builder()
         .max_open_per_key(32)
         .max_idle_per_key(32)
         .build()
         .unwrap()
-}
-
-async fn echo_server() -> EchoHandle {
-    let listener = timewait_echo::fresh_listener("127.0.0.1".parse().unwrap())
-        .await
-        .unwrap();
-    EchoServer::new(listener).on_quit(OnQuit::Close).spawn()
 }
 
 /// Reads one whole answer through `&mut *lease` and checks it is `id`'s.
@@ -140,7 +131,7 @@ where
     F: Fn(Lease, String) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let server = echo_server().await;
+    let server = reliability::quit_echo_server().await;
     let pool = pool();
     for i in 0..LEASES {
         let lease = pool.get(server.local_addr()).await.unwrap();
