@@ -63,26 +63,27 @@ type Bb8Pool = bb8::Pool<Bb8Dummies>;
 trait Cycle: Clone + Send + 'static {
     /// Checks a connection out, yields once while holding it if `hold`, and
     /// gives it back.
-    fn cycle(&mut self, hold: bool) -> impl Future<Output = ()> + Send;
+    /// `key` chooses the pool of a keyed party; a single pool ignores it.
+    fn cycle(&mut self, key: u32, hold: bool) -> impl Future<Output = ()> + Send;
 }
 
 impl Cycle for TimewaitPool {
-    async fn cycle(&mut self, hold: bool) {
-        let conn = self.get(KEY).await.expect("dummies connect");
+    async fn cycle(&mut self, key: u32, hold: bool) {
+        let conn = self.get(key).await.expect("dummies connect");
         use_for_a_while(&conn, hold).await;
         conn.release();
     }
 }
 
 impl Cycle for DeadPool {
-    async fn cycle(&mut self, hold: bool) {
+    async fn cycle(&mut self, _key: u32, hold: bool) {
         let conn = self.get().await.expect("dummies connect");
         use_for_a_while(&conn, hold).await;
     }
 }
 
 impl Cycle for Bb8Pool {
-    async fn cycle(&mut self, hold: bool) {
+    async fn cycle(&mut self, _key: u32, hold: bool) {
         let conn = self.get().await.expect("dummies connect");
         use_for_a_while(&conn, hold).await;
     }
@@ -103,7 +104,7 @@ impl Floor {
 }
 
 impl Cycle for Floor {
-    async fn cycle(&mut self, hold: bool) {
+    async fn cycle(&mut self, _key: u32, hold: bool) {
         let conn = loop {
             if let Some(conn) = self.lock().pop() {
                 break conn;
@@ -179,7 +180,7 @@ fn bench_uncontended<P: Cycle>(
             async move {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    pool.cycle(false).await;
+                    pool.cycle(KEY, false).await;
                 }
                 start.elapsed()
             }
@@ -203,7 +204,7 @@ fn bench_contended<P: Cycle>(
                 let (elapsed, _) =
                     tasks::timed_tasks(iters, handles, |mut pool, count| async move {
                         for _ in 0..count {
-                            pool.cycle(true).await;
+                            pool.cycle(KEY, true).await;
                         }
                         pool
                     })
@@ -243,28 +244,15 @@ fn contended(c: &mut Criterion) {
     group.finish();
 }
 
-/// One checkout for a given key, a hold, and the return.
-trait KeyedCycle: Clone + Send + 'static {
-    fn cycle_key(&mut self, key: u32) -> impl Future<Output = ()> + Send;
-}
-
-impl KeyedCycle for TimewaitPool {
-    async fn cycle_key(&mut self, key: u32) {
-        let conn = self.get(key).await.expect("dummies connect");
-        use_for_a_while(&conn, true).await;
-        conn.release();
-    }
-}
-
 /// deadpool as its users key it: a pool per key.
 #[derive(Clone)]
 struct DeadpoolMap(Arc<HashMap<u32, DeadPool>>);
 
-impl KeyedCycle for DeadpoolMap {
-    async fn cycle_key(&mut self, key: u32) {
+impl Cycle for DeadpoolMap {
+    async fn cycle(&mut self, key: u32, hold: bool) {
         let pool = self.0.get(&key).expect("a pool per key");
         let conn = pool.get().await.expect("dummies connect");
-        use_for_a_while(&conn, true).await;
+        use_for_a_while(&conn, hold).await;
     }
 }
 
@@ -272,18 +260,18 @@ impl KeyedCycle for DeadpoolMap {
 #[derive(Clone)]
 struct Bb8Map(Arc<HashMap<u32, Bb8Pool>>);
 
-impl KeyedCycle for Bb8Map {
-    async fn cycle_key(&mut self, key: u32) {
+impl Cycle for Bb8Map {
+    async fn cycle(&mut self, key: u32, hold: bool) {
         let pool = self.0.get(&key).expect("a pool per key");
         let conn = pool.get().await.expect("dummies connect");
-        use_for_a_while(&conn, true).await;
+        use_for_a_while(&conn, hold).await;
     }
 }
 
 /// [`TASKS`] tasks spreading `iters` cycles over [`KEYS`] keys: task `t`'s
 /// `i`-th checkout asks for key `(t × 97 + i × 31) mod KEYS`, so keys are
 /// visited evenly and tasks rarely share one at a time.
-fn bench_keyed<P: KeyedCycle>(
+fn bench_keyed<P: Cycle>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     runtime: &Runtime,
     id: &str,
@@ -297,7 +285,7 @@ fn bench_keyed<P: KeyedCycle>(
                     tasks::timed_tasks(iters, handles, |(task, mut pool), count| async move {
                         for i in 0..count as u32 {
                             let key = task.wrapping_mul(97).wrapping_add(i.wrapping_mul(31)) % KEYS;
-                            pool.cycle_key(key).await;
+                            pool.cycle(key, true).await;
                         }
                         (task, pool)
                     })
