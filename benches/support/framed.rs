@@ -14,35 +14,26 @@
 //! the count of responses owed, and the release. Run: `cargo bench --bench
 //! echo -- echo/framed`.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use criterion::Criterion;
 use futures_util::{SinkExt, StreamExt};
 use timewait::pool::{FarewellMessage, Pool, PoolBuilder, TcpConnector};
-use timewait_echo::{EchoServer, QUIT};
+use timewait_echo::QUIT;
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio_util::codec::{Framed, LinesCodec};
 
 use crate::loopback::{self, CLIENTS};
-use crate::tasks;
+use crate::{echo_server, tasks};
 
 const GROUP: &str = "echo/framed";
 /// 63 bytes, without the newline the codec adds.
 const LINE: &str = "timewait framed bench: sixty-three bytes of payload, then LF...";
 
 type EchoPool = Pool<SocketAddr, TcpConnector, TcpStream>;
-
-fn echo_server(runtime: &Runtime) -> timewait_echo::EchoHandle {
-    runtime.block_on(async {
-        let listener = timewait_echo::fresh_listener(Ipv4Addr::LOCALHOST.into())
-            .await
-            .expect("a loopback listener");
-        EchoServer::new(listener).idle_timeout(None).spawn()
-    })
-}
 
 /// Requests through framed leases over the pool, one checkout each.
 fn pool_framed(
