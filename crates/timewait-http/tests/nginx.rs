@@ -49,7 +49,17 @@ where
     C: Connect + Clone + Send + Sync + 'static,
 {
     let start = Instant::now();
-    support::legacy_get_from_tasks(&legacy, url, REQUESTS, TASKS).await;
+    if let Err(error) = support::legacy_get_from_tasks(&legacy, url, REQUESTS, TASKS).await {
+        let listeners = std::process::Command::new("ss")
+            .args(["-Hltnp", &format!("sport = :{}", nginx.addr().port())])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        panic!(
+            "hyper-util against nginx at {}: {error}\nlisteners on its port: {listeners:?}\nnginx's log:\n{}",
+            nginx.addr(),
+            nginx.log_tail()
+        );
+    }
     let rate = REQUESTS as f64 / start.elapsed().as_secs_f64();
     drop(legacy);
     let sides = settled_time_wait(nginx.addr(), SETTLE).await.unwrap();

@@ -105,7 +105,9 @@ async fn hyper_util_side_by_side() {
     let legacy: LegacyClient<_, Empty<Bytes>> =
         LegacyClient::builder(TokioExecutor::new()).build_http();
     let url: http::Uri = server.url("/").parse().unwrap();
-    support::legacy_get_from_tasks(&legacy, &url, REQUESTS, TASKS).await;
+    support::legacy_get_from_tasks(&legacy, &url, REQUESTS, TASKS)
+        .await
+        .unwrap();
     drop(legacy);
     let sides = settled_time_wait(server.addr, SETTLE).await.unwrap();
     row("hyper-util-legacy", server.accepted(), sides);

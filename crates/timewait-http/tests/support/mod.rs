@@ -86,28 +86,44 @@ pub async fn get_from_tasks(
 
 /// The same workload through hyper-util's legacy client, for comparison:
 /// `requests` GETs of `url` over `tasks` tasks, each body read to its end.
+/// The first error any task met, as text, so that a caller can add what
+/// the server logged.
 pub async fn legacy_get_from_tasks<C>(
     legacy: &LegacyClient<C, Empty<Bytes>>,
     url: &http::Uri,
     requests: usize,
     tasks: usize,
-) where
+) -> Result<(), String>
+where
     C: Connect + Clone + Send + Sync + 'static,
 {
     let mut running = Vec::new();
     for _ in 0..tasks {
         let (legacy, url) = (legacy.clone(), url.clone());
         running.push(tokio::spawn(async move {
-            for _ in 0..requests / tasks {
+            for nth in 0..requests / tasks {
                 let request = Request::get(url.clone()).body(Empty::new()).unwrap();
-                let response = legacy.request(request).await.unwrap();
-                response.into_body().collect().await.unwrap();
+                let response = legacy
+                    .request(request)
+                    .await
+                    .map_err(|e| format!("request {nth} of a task: {e:?}"))?;
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| format!("body {nth} of a task: {e:?}"))?;
             }
+            Ok::<(), String>(())
         }));
     }
+    let mut first_error = Ok(());
     for t in running {
-        t.await.unwrap();
+        let outcome = t.await.unwrap();
+        if first_error.is_ok() {
+            first_error = outcome;
+        }
     }
+    first_error
 }
 
 /// A hyper HTTP/1.1 server on a fresh loopback port.

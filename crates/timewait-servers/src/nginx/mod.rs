@@ -106,19 +106,29 @@ impl Launch for NginxLaunch {
 
     async fn probe(&self, addr: SocketAddr) -> io::Result<()> {
         let mut probe = Probe::connect(addr).await?;
-        if self.config.is_tls() {
-            // Accepting is all a plain probe can see of a TLS server.
-            return Ok(());
-        }
         probe
             .send_raw(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             .await?;
         let response = probe.close_after_server().await?;
-        if response.starts_with(b"HTTP/1.1 200 ") {
+        // A TLS server answers plain HTTP with its own error page: that
+        // answer, not a mere accept, shows that this nginx listens (an
+        // accept alone could come from any socket on the port).
+        let answered = if self.config.is_tls() {
+            response.starts_with(b"HTTP/1.1 400 ") && says_plain_to_tls(&response)
+        } else {
+            response.starts_with(b"HTTP/1.1 200 ")
+        };
+        if answered {
             Ok(())
         } else {
             let head = String::from_utf8_lossy(&response[..response.len().min(80)]).into_owned();
             Err(io::Error::other(format!("GET / answered {head:?}")))
         }
     }
+}
+
+/// Whether `response` is nginx's answer to plain HTTP on a TLS port.
+fn says_plain_to_tls(response: &[u8]) -> bool {
+    const MARK: &[u8] = b"plain HTTP request was sent to HTTPS port";
+    response.windows(MARK.len()).any(|w| w == MARK)
 }
