@@ -82,6 +82,7 @@
 // tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod book;
 mod config;
 mod conn;
 mod connection;

@@ -12,7 +12,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use timewait_core::ledger::Destination;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout_at};
 use tracing::{Instrument, Span};
@@ -23,7 +22,7 @@ use crate::connection::{Connection, Health, PeerClose};
 use crate::farewell::Farewell;
 use crate::key::Key;
 use crate::policy::{ClosePolicy, ClosedBy, Fallback};
-use crate::stats::Cause;
+use crate::stats::{Cause, Outcome};
 
 /// Why a connection leaves the pool.
 #[derive(Debug)]
@@ -274,15 +273,6 @@ impl<K: Key, C: Connection> Job<K, C> {
             cause: self.cause,
         }
     }
-}
-
-/// How a retirement ended, for the pool's counts and ledger.
-#[derive(Debug)]
-pub(crate) struct Outcome<K> {
-    pub(crate) key: K,
-    pub(crate) destination: Option<Destination>,
-    pub(crate) closed_by: ClosedBy,
-    pub(crate) cause: Cause,
 }
 
 /// `future`'s output, unless `deadline` comes first (`None`: no deadline).

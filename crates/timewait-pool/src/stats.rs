@@ -3,6 +3,8 @@
 use std::ops::AddAssign;
 use std::time::Duration;
 
+use timewait_core::ledger::Destination;
+
 use crate::policy::ClosedBy;
 
 /// How many retired connections each side ended.
@@ -263,4 +265,13 @@ impl<K: PartialEq> PoolStats<K> {
     pub fn key(&self, key: &K) -> Option<&KeyStats> {
         self.keys.iter().find(|(k, _)| k == key).map(|(_, s)| s)
     }
+}
+
+/// How a retirement ended, for the pool's counts and ledger.
+#[derive(Debug)]
+pub(crate) struct Outcome<K> {
+    pub(crate) key: K,
+    pub(crate) destination: Option<Destination>,
+    pub(crate) closed_by: ClosedBy,
+    pub(crate) cause: Cause,
 }

@@ -1,12 +1,13 @@
 //! Check-in: a connection comes back from a guard, to a waiter, to the idle
-//! set, or to retirement; and the deadlines that decide which.
+//! set, or to retirement; and the deadlines that decide which. The books
+//! decide where it goes ([`Book::checkin`](crate::book::Book::checkin));
+//! this carries it out.
 //!
 //! # Concurrency note
 //!
-//! As in [`shared`](super::shared): the lock is taken for pops, pushes and
-//! counts only. Retirements (which may look at the socket once) run outside
-//! it, and so does the send that hands a connection to a waiter (which wakes
-//! the waiter's task).
+//! The lock is taken for the books' step alone. Retirements (which may
+//! look at the socket once) run outside it, and so does the send that hands
+//! a connection to a waiter (which wakes the waiter's task).
 //!
 //! Only a released lease reaches the idle set or a waiter: everything else
 //! arrives here with a reason to retire.
@@ -15,12 +16,13 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::book::{Checkin, IdleTimes, Refusal};
 use crate::conn::Conn;
 use crate::connection::Connection;
 use crate::key::Key;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
-use crate::pool::state::{Handoff, Idle, State};
+use crate::pool::state::{Handoff, Idle};
 use crate::retire::RetireReason;
 
 impl<K: Key, C: Connection> Shared<K, C> {
@@ -29,8 +31,8 @@ impl<K: Key, C: Connection> Shared<K, C> {
     /// (counted); a connection a gone waiter gives back is not one.
     pub(crate) fn checkin(
         self: &Arc<Self>,
-        mut conn: Conn<C>,
-        mut slot: Slot<K, C>,
+        conn: Conn<C>,
+        slot: Slot<K, C>,
         retire: Option<RetireReason>,
         mut released: bool,
     ) {
@@ -54,48 +56,54 @@ impl<K: Key, C: Connection> Shared<K, C> {
             self.retire(slot, conn, reason);
             return;
         }
-        let limits = self.config.limits;
-        let mut guard = self.state.lock();
-        if released {
-            guard.activity.released += 1;
-        }
-        // Runs again only when the waiter it chose went away before the
-        // connection reached it. The key's entry is looked up once a round.
+        let mut item = Idle::new(conn, slot);
         loop {
-            let state = &mut *guard;
-            // Checked again under the lock: a shutdown that began since the
-            // look above, or while a handoff was failing, must not find this
-            // connection idle in a closed pool.
-            if state.closed {
-                count_released(state, slot.key(), &mut released);
-                drop(guard);
-                self.retire(slot, conn, RetireReason::Shutdown);
-                return;
-            }
-            if !state.queue.is_empty() {
-                // An older checkout of another key waits for room under the
-                // total: this connection is retired to make it.
-                if state.room_wanted_before(slot.key(), limits) {
-                    count_released(state, slot.key(), &mut released);
-                    drop(guard);
-                    self.retire(slot, conn, RetireReason::Evicted);
+            let park = |idle: &Idle<K, C>| {
+                let now = Instant::now();
+                IdleTimes {
+                    since: Some(now),
+                    deadline: self.idle_deadline(&idle.conn, now),
+                }
+            };
+            let checked_in = self
+                .state
+                .lock()
+                .checkin(item, std::mem::take(&mut released), park);
+            match checked_in {
+                Checkin::Parked {
+                    displaced,
+                    wake_reaper,
+                } => {
+                    if wake_reaper {
+                        self.reaper_wake.notify_one();
+                    }
+                    if let Some(idle) = displaced {
+                        let (conn, slot) = idle.into_lent();
+                        self.retire(slot, conn, RetireReason::Evicted);
+                    }
                     return;
                 }
-                if let Some(waiter) = state.take_waiter_of(slot.key()) {
-                    count_released(state, slot.key(), &mut released);
-                    // Counted as handed over, like a reuse taken by
-                    // `acquire`; uncounted if it is not lent after all.
-                    state.activity.reuses += 1;
-                    if let Some(entry) = state.keys.get_mut(slot.key()) {
-                        entry.activity.reuses += 1;
-                    }
-                    // Sending wakes the waiter's task: done after the lock
-                    // is released, so that it is held for pops and pushes
-                    // only.
-                    drop(guard);
+                Checkin::Refused(refusal, idle) => {
+                    let reason = match refusal {
+                        Refusal::Closed => RetireReason::Shutdown,
+                        Refusal::RoomWanted | Refusal::KeyForgotten => RetireReason::Evicted,
+                    };
+                    let (conn, slot) = idle.into_lent();
+                    self.retire(slot, conn, reason);
+                    return;
+                }
+                // Sending wakes the waiter's task: done after the lock is
+                // released.
+                Checkin::Handoff(waiter, idle) => {
+                    let (conn, slot) = idle.into_lent();
                     match waiter.send(Handoff::Conn(conn, slot)) {
                         Ok(()) => return,
-                        Err(Handoff::Conn(c, s)) => (conn, slot) = (c, s),
+                        Err(Handoff::Conn(conn, slot)) => {
+                            // The waiter went away: the connection is
+                            // checked in again, its reuse uncounted.
+                            self.state.lock().handoff_failed(slot.key());
+                            item = Idle::new(conn, slot);
+                        }
                         // Only connections are offered here; this arm cannot
                         // run, and if it did, the counts stay as they are.
                         Err(other @ Handoff::Slot(_)) => {
@@ -103,51 +111,8 @@ impl<K: Key, C: Connection> Shared<K, C> {
                             return;
                         }
                     }
-                    guard = self.state.lock();
-                    guard.uncount_reuse(slot.key());
-                    continue;
                 }
             }
-            let Some(entry) = state.keys.get_mut(slot.key()) else {
-                drop(guard);
-                self.retire(slot, conn, RetireReason::Evicted);
-                return;
-            };
-            if std::mem::take(&mut released) {
-                entry.activity.released += 1;
-            }
-            let now = Instant::now();
-            let deadline = self.idle_deadline(&conn, now);
-            let evicted = if entry.idle.len() >= limits.max_idle_per_key {
-                entry.idle.pop_front()
-            } else {
-                None
-            };
-            // The key can give up a connection to the total cap. A key
-            // already in that order is left as it is: no clone, no heap work.
-            state
-                .idle_keys
-                .insert(slot.key(), &mut entry.places.idle, entry.last_used);
-            slot.disarm();
-            entry.idle.push_back(Idle {
-                conn,
-                deadline,
-                since: now,
-                slot,
-            });
-            let wake_reaper = deadline.is_some_and(|d| state.next_reap.is_none_or(|t| d < t));
-            if wake_reaper {
-                state.next_reap = deadline;
-            }
-            drop(guard);
-            if wake_reaper {
-                self.reaper_wake.notify_one();
-            }
-            if let Some(idle) = evicted {
-                let (conn, slot) = idle.into_lent();
-                self.retire(slot, conn, RetireReason::Evicted);
-            }
-            return;
         }
     }
 
@@ -182,14 +147,5 @@ impl<K: Key, C: Connection> Shared<K, C> {
     pub(crate) fn used_up(&self, conn: &Conn<C>) -> bool {
         self.config.max_uses.is_some_and(|max| conn.uses >= max)
             || conn.io.remaining_uses() == Some(0)
-    }
-}
-
-/// Counts a release in its key's activity, once (`released` is cleared).
-fn count_released<K: Key, C: Connection>(state: &mut State<K, C>, key: &K, released: &mut bool) {
-    if std::mem::take(released) {
-        if let Some(entry) = state.keys.get_mut(key) {
-            entry.activity.released += 1;
-        }
     }
 }

@@ -12,6 +12,7 @@ use tokio::time::{Instant, sleep_until};
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
+use crate::book::IdleTimes;
 use crate::conn::Conn;
 use crate::connection::Connection;
 use crate::connector::ConnectError;
@@ -23,7 +24,7 @@ use crate::pool::acquire::Acquire;
 use crate::pool::deadline::Deadline;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
-use crate::pool::state::{Handoff, IdleTimes};
+use crate::pool::state::Handoff;
 use crate::retire::RetireReason;
 
 /// The future a [`Pool`](crate::Pool) returns from `call`.

@@ -4,15 +4,12 @@ mod acquire;
 mod checkin;
 mod checkout;
 mod deadline;
-mod queue;
 pub(crate) mod reaper;
-mod recency;
 mod retirement;
 pub(crate) mod shared;
 mod shutdown;
 pub(crate) mod slot;
 pub(crate) mod state;
-mod unreleased;
 mod waiter;
 
 use std::fmt;

@@ -15,7 +15,8 @@ use crate::connection::Connection;
 use crate::key::Key;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
-use crate::retire::{self, Job, Outcome, RetireReason, Retirement};
+use crate::retire::{self, Job, RetireReason, Retirement};
+use crate::stats::Outcome;
 
 impl<K: Key, C: Connection> Shared<K, C> {
     /// Retires a connection: gives its slot back, then closes it under the

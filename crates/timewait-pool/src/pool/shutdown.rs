@@ -9,7 +9,6 @@ use tokio::time::{Instant, sleep_until};
 use crate::connection::Connection;
 use crate::key::Key;
 use crate::pool::shared::Shared;
-use crate::pool::slot::Slot;
 use crate::retire::RetireReason;
 use crate::stats::Retired;
 
@@ -42,11 +41,11 @@ pub(crate) async fn run<K: Key, C: Connection>(
     let idle = shared.close();
     let idle_retired = idle.len();
     tracing::info!(idle = idle_retired, ?deadline, "pool shutting down");
-    let weak = shared.weak();
-    for (key, conn) in idle {
+    for idle in idle {
         // The idle connections are still counted as open; their slots give
         // that back.
-        shared.retire(Slot::lent(key, weak.clone()), conn, RetireReason::Shutdown);
+        let (conn, slot) = idle.into_lent();
+        shared.retire(slot, conn, RetireReason::Shutdown);
     }
     let (still_in_use, still_retiring) = loop {
         let drained = shared.drained.notified();

@@ -23,16 +23,6 @@ pub(crate) struct Slot<K: Key, C: Connection> {
 }
 
 impl<K: Key, C: Connection> Slot<K, C> {
-    /// A slot for a connection that exists (idle or handed over).
-    pub(crate) fn lent(key: K, shared: Weak<Shared<K, C>>) -> Self {
-        Slot {
-            key,
-            shared,
-            connecting: false,
-            armed: true,
-        }
-    }
-
     /// A slot for a connection not made yet; counted as connecting.
     pub(crate) fn connecting(key: K, shared: Weak<Shared<K, C>>) -> Self {
         Slot {

@@ -12,9 +12,8 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::connection::Connection;
+use crate::book::keys::KeyBook;
 use crate::key::Key;
-use crate::pool::state::KeyState;
 
 /// A key stamped with a use tick; ordered by the tick alone.
 #[derive(Debug)]
@@ -61,7 +60,7 @@ pub(crate) enum Verdict {
 /// idle connections) by recency of use, each at most once.
 ///
 /// A key's place is the stamp of its one live entry, kept in its
-/// [`KeyState`] (see [`Places`](crate::pool::state::Places)). An entry whose
+/// [`KeyBook`] (see [`Places`](crate::book::keys::Places)). An entry whose
 /// stamp is not its key's place (the key was forgotten, or forgotten and
 /// remembered again) is dead: dropped when popped, and by
 /// [`compact`](Recency::compact) once dead entries outnumber live ones.
@@ -71,7 +70,7 @@ pub(crate) struct Recency<K> {
 }
 
 /// Where a key's place in one order is kept.
-pub(crate) type Place<K, C> = fn(&mut KeyState<K, C>) -> &mut Option<u64>;
+pub(crate) type Place<I> = fn(&mut KeyBook<I>) -> &mut Option<u64>;
 
 impl<K: Key> Recency<K> {
     pub(crate) fn new() -> Self {
@@ -98,11 +97,11 @@ impl<K: Key> Recency<K> {
     /// Each visited key costs O(log n); keys skipped or left are the only
     /// ones visited before the one found, so callers skip only keys that
     /// some limit bounds, and let go of those that no longer belong.
-    pub(crate) fn find<C: Connection>(
+    pub(crate) fn find<I>(
         &mut self,
-        keys: &mut HashMap<K, KeyState<K, C>>,
-        place: Place<K, C>,
-        mut judge: impl FnMut(&K, &mut KeyState<K, C>) -> Verdict,
+        keys: &mut HashMap<K, KeyBook<I>>,
+        place: Place<I>,
+        mut judge: impl FnMut(&K, &mut KeyBook<I>) -> Verdict,
     ) -> Option<K> {
         let mut skipped = Vec::new();
         let found = loop {
@@ -145,11 +144,7 @@ impl<K: Key> Recency<K> {
     /// Drops the dead entries once they could outnumber the live ones, so
     /// that forgetting keys never grows the order: amortized O(1) a
     /// forgotten key.
-    pub(crate) fn compact<C: Connection>(
-        &mut self,
-        keys: &mut HashMap<K, KeyState<K, C>>,
-        place: Place<K, C>,
-    ) {
+    pub(crate) fn compact<I>(&mut self, keys: &mut HashMap<K, KeyBook<I>>, place: Place<I>) {
         if self.heap.len() <= 2 * keys.len() + 16 {
             return;
         }
@@ -169,12 +164,12 @@ impl<K: Key> Recency<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pool::state::place_all;
+    use crate::book::keys::place_all;
 
-    type Keys = HashMap<u32, KeyState<u32, tokio::net::TcpStream>>;
+    type Keys = HashMap<u32, KeyBook<()>>;
 
     fn remember(keys: &mut Keys, recency: &mut Recency<u32>, key: u32, tick: u64) {
-        let state = keys.entry(key).or_insert_with(|| KeyState::new(tick));
+        let state = keys.entry(key).or_insert_with(|| KeyBook::new(tick));
         recency.insert(&key, place_all(state), tick);
     }
 

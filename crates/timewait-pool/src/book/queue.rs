@@ -12,43 +12,44 @@
 
 use std::collections::VecDeque;
 
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::connection::Connection;
-use crate::key::Key;
-use crate::pool::state::Handoff;
+/// Where a waiting checkout is told what it waited for: the books only ask
+/// whether anyone still listens there.
+pub(crate) trait Waiting {
+    /// Whether the checkout stopped waiting (dropped, or answered).
+    fn is_gone(&self) -> bool;
+}
 
-/// A waiting checkout: its key, where to send what it waits for, and when
-/// it gives up (the reaper drops its sender then).
+/// A waiting checkout: its key, where to tell it what it waits for, and
+/// when it gives up (the reaper drops its `waiter` then).
 #[derive(Debug)]
-pub(crate) struct Queued<K: Key, C: Connection> {
+pub(crate) struct Queued<K, W> {
     pub(crate) key: K,
-    pub(crate) tx: oneshot::Sender<Handoff<K, C>>,
+    pub(crate) waiter: W,
     pub(crate) deadline: Option<Instant>,
 }
 
-impl<K: Key, C: Connection> Queued<K, C> {
-    /// Whether the checkout stopped waiting (dropped, or answered).
-    pub(crate) fn is_gone(&self) -> bool {
-        self.tx.is_closed()
+impl<K, W: Waiting> Queued<K, W> {
+    fn is_gone(&self) -> bool {
+        self.waiter.is_gone()
     }
 }
 
 /// Waiting checkouts, oldest first.
 #[derive(Debug)]
-pub(crate) struct Queue<K: Key, C: Connection> {
-    waiting: VecDeque<Queued<K, C>>,
+pub(crate) struct Queue<K, W> {
+    waiting: VecDeque<Queued<K, W>>,
 }
 
-impl<K: Key, C: Connection> Queue<K, C> {
+impl<K, W: Waiting> Queue<K, W> {
     pub(crate) fn new() -> Self {
         Queue {
             waiting: VecDeque::new(),
         }
     }
 
-    pub(crate) fn push(&mut self, queued: Queued<K, C>) {
+    pub(crate) fn push(&mut self, queued: Queued<K, W>) {
         self.waiting.push_back(queued);
     }
 
@@ -57,8 +58,8 @@ impl<K: Key, C: Connection> Queue<K, C> {
     }
 
     /// The oldest live checkout whose key `usable` accepts: its place and
-    /// its key. Checkouts gone from the front are dropped on the way (their
-    /// senders wake nobody).
+    /// its key. Checkouts gone from the front are dropped on the way (nobody
+    /// listens there).
     pub(crate) fn first(&mut self, mut usable: impl FnMut(&K) -> bool) -> Option<(usize, &K)> {
         while self.waiting.front().is_some_and(Queued::is_gone) {
             self.waiting.pop_front();
@@ -71,7 +72,7 @@ impl<K: Key, C: Connection> Queue<K, C> {
     }
 
     /// Takes the checkout at `place` out of the queue.
-    pub(crate) fn take(&mut self, place: usize) -> Option<Queued<K, C>> {
+    pub(crate) fn take(&mut self, place: usize) -> Option<Queued<K, W>> {
         self.waiting.remove(place)
     }
 
@@ -81,7 +82,7 @@ impl<K: Key, C: Connection> Queue<K, C> {
     pub(crate) fn expire(
         &mut self,
         now: Instant,
-        expired: &mut Vec<Queued<K, C>>,
+        expired: &mut Vec<Queued<K, W>>,
     ) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let waiting = std::mem::take(&mut self.waiting);
@@ -102,7 +103,7 @@ impl<K: Key, C: Connection> Queue<K, C> {
 
     /// Empties the queue (the pool closes): the caller drops them once the
     /// lock is released.
-    pub(crate) fn drain(&mut self) -> VecDeque<Queued<K, C>> {
+    pub(crate) fn drain(&mut self) -> VecDeque<Queued<K, W>> {
         std::mem::take(&mut self.waiting)
     }
 

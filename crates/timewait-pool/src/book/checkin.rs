@@ -1,0 +1,106 @@
+//! Check-in: a released connection goes to a waiting checkout of its key,
+//! to the idle set, or is refused.
+
+use crate::book::keys::{IdleTimes, Parked};
+use crate::book::queue::Waiting;
+use crate::book::{Book, place_idle};
+use crate::key::Key;
+
+/// Where a checked-in connection goes.
+#[derive(Debug)]
+pub(crate) enum Checkin<I, W> {
+    /// Into the idle set. `displaced`: the key's idle set was full, and its
+    /// connection idle longest makes room (its unit is still counted: the
+    /// caller retires it as a lent connection). `wake_reaper`: its deadline
+    /// comes before the reaper's next round.
+    Parked {
+        displaced: Option<I>,
+        wake_reaper: bool,
+    },
+    /// To the oldest waiting checkout of its key, counted as a reuse. If
+    /// the waiter is gone, the caller says so ([`Book::handoff_failed`])
+    /// and checks the connection in again.
+    Handoff(W, I),
+    /// Not taken: the caller retires it (its unit is still counted).
+    Refused(Refusal, I),
+}
+
+/// Why a released connection was not taken back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The pool is shut down.
+    Closed,
+    /// An older checkout of another key waits for room under the total:
+    /// closing this connection makes it.
+    RoomWanted,
+    /// Its key was forgotten while it was lent.
+    KeyForgotten,
+}
+
+/// An item that knows its key: what a check-in is given.
+pub(crate) trait Keyed<K> {
+    fn key(&self) -> &K;
+}
+
+impl<K: Key, I: Keyed<K>, W: Waiting> Book<K, I, W> {
+    /// Takes back a connection whose lease ended with a release
+    /// (`released`: counted as one; a connection a gone waiter gives back is
+    /// not). `times` says when it came back and its deadline, asked only if
+    /// it goes to the idle set.
+    pub(crate) fn checkin(
+        &mut self,
+        item: I,
+        released: bool,
+        times: impl FnOnce(&I) -> IdleTimes,
+    ) -> Checkin<I, W> {
+        let key = item.key();
+        if released {
+            self.activity.released += 1;
+            if let Some(entry) = self.keys.get_mut(key) {
+                entry.activity.released += 1;
+            }
+        }
+        if self.closed {
+            return Checkin::Refused(Refusal::Closed, item);
+        }
+        if !self.queue.is_empty() {
+            if self.room_wanted_before(key) {
+                return Checkin::Refused(Refusal::RoomWanted, item);
+            }
+            if let Some(waiter) = self.take_waiter_of(key) {
+                // Counted as handed over, like a reuse taken by `lend`;
+                // uncounted if it is not lent after all.
+                self.count_reuse(key);
+                return Checkin::Handoff(waiter, item);
+            }
+        }
+        let Some(entry) = self.keys.get_mut(key) else {
+            return Checkin::Refused(Refusal::KeyForgotten, item);
+        };
+        let times = times(&item);
+        let displaced = if entry.idle.len() >= self.limits.max_idle_per_key {
+            entry.idle.pop_front().map(|parked| parked.item)
+        } else {
+            None
+        };
+        // The key can give up a connection to the total cap. A key already
+        // in that order is left as it is: no clone, no heap work.
+        let tick = entry.last_used;
+        self.idle_keys.insert(key, place_idle(entry), tick);
+        entry.idle.push_back(Parked { item, times });
+        let wake_reaper = self.reap_by(times.deadline);
+        Checkin::Parked {
+            displaced,
+            wake_reaper,
+        }
+    }
+}
+
+impl<K: Key, I, W: Waiting> Book<K, I, W> {
+    /// A connection of `key` handed to a waiting checkout did not reach it
+    /// (the checkout went away): its reuse is uncounted, and the caller
+    /// checks it in again.
+    pub(crate) fn handoff_failed(&mut self, key: &K) {
+        self.uncount_reuse(key);
+    }
+}

@@ -1,0 +1,213 @@
+//! The pool's books: every count, idle set and waiting checkout, as a value
+//! with no clock, no runtime and no socket.
+//!
+//! Each step (lend, give back room, check in, reap, close) takes the time it
+//! needs as an argument and returns what the caller must do once it lets go
+//! of the lock the books live under: items to retire, waiting checkouts to
+//! tell, the reaper to wake. Nothing here can wake a task, close a socket or
+//! drop a guard that takes the lock again, because nothing here holds one:
+//! connections are opaque items `I`, waiting checkouts opaque waiters `W`
+//! that are only asked whether anyone still listens ([`Waiting`]).
+//!
+//! The steps are checked against a plain model by property tests
+//! (`model.rs`), without tokio.
+
+mod checkin;
+mod keys;
+mod lend;
+#[cfg(test)]
+mod model;
+mod queue;
+mod recency;
+mod record;
+mod sweep;
+pub(crate) mod unreleased;
+
+use std::collections::HashMap;
+
+use timewait_core::ledger::TimeWaitLedger;
+use tokio::time::Instant;
+
+use crate::config::Limits;
+use crate::key::Key;
+use crate::stats::Activity;
+
+pub(crate) use checkin::{Checkin, Keyed, Refusal};
+pub(crate) use keys::{IdleTimes, KeyBook};
+pub(crate) use lend::{Effects, Lend};
+pub(crate) use queue::Waiting;
+
+use keys::{place_all, place_empty, place_idle};
+use queue::Queue;
+use recency::{Recency, Verdict};
+
+/// The books of one pool (see the [module](self)).
+#[derive(Debug)]
+pub(crate) struct Book<K: Key, I, W> {
+    pub(crate) limits: Limits,
+    pub(crate) keys: HashMap<K, KeyBook<I>>,
+    pub(crate) total_open: usize,
+    pub(crate) ledger: TimeWaitLedger,
+    /// Activity of every key, forgotten ones included.
+    pub(crate) activity: Activity,
+    /// Counts uses, to order keys by recency.
+    tick: u64,
+    /// Every key in order of use, for `max_keys`.
+    recency: Recency<K>,
+    /// The keys with no connection, in order of use, for `max_keys`.
+    empty_keys: Recency<K>,
+    /// The keys with idle connections, in order of use, for `max_total`.
+    idle_keys: Recency<K>,
+    /// Checkouts waiting for a connection or for room, first come first
+    /// served across keys.
+    queue: Queue<K, W>,
+    /// The earliest deadline the reaper was told of.
+    pub(crate) next_reap: Option<Instant>,
+    pub(crate) closed: bool,
+}
+
+impl<K: Key, I, W: Waiting> Book<K, I, W> {
+    pub(crate) fn new(limits: Limits, ledger: TimeWaitLedger) -> Self {
+        Book {
+            limits,
+            keys: HashMap::new(),
+            total_open: 0,
+            ledger,
+            activity: Activity::default(),
+            tick: 0,
+            recency: Recency::new(),
+            empty_keys: Recency::new(),
+            idle_keys: Recency::new(),
+            queue: Queue::new(),
+            next_reap: None,
+            closed: false,
+        }
+    }
+
+    /// The next use tick.
+    fn tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
+    /// Remembers a new key, used at `tick`. At `max_keys`, keys with no
+    /// connection at all are forgotten first (that is free), the least
+    /// recently used first; then the least recently used keys with nothing
+    /// lent and nothing being made, whose idle items go to `evicted` (their
+    /// open counts already taken off). When every key is busy the new key is
+    /// remembered anyway (see `PoolBuilder::max_keys`).
+    fn add_key(&mut self, key: &K, tick: u64, evicted: &mut Vec<I>) -> &mut KeyBook<I> {
+        let mut forgot = false;
+        while self.keys.len() >= self.limits.max_keys {
+            let Some(victim) = self.forgettable() else {
+                break;
+            };
+            if let Some(entry) = self.keys.remove(&victim) {
+                self.total_open = self.total_open.saturating_sub(entry.open);
+                evicted.extend(entry.idle.into_iter().map(|parked| parked.item));
+                forgot = true;
+            }
+        }
+        if forgot {
+            // A forgotten key's entries in the other orders are dead now.
+            self.recency.compact(&mut self.keys, place_all);
+            self.empty_keys.compact(&mut self.keys, place_empty);
+            self.idle_keys.compact(&mut self.keys, place_idle);
+        }
+        let entry = self
+            .keys
+            .entry(key.clone())
+            .or_insert_with(|| KeyBook::new(tick));
+        self.recency.insert(key, &mut entry.places.all, tick);
+        entry
+    }
+
+    /// The key `max_keys` forgets next: the least recently used with no
+    /// connection, else the least recently used at rest.
+    fn forgettable(&mut self) -> Option<K> {
+        // A checkout waiting for a key holds no entry of it: forgetting the
+        // key only means it is remembered again when the checkout is served.
+        let empty = self.empty_keys.find(&mut self.keys, place_empty, |_, e| {
+            if e.open == 0 {
+                Verdict::Take
+            } else {
+                // It has connections again; it comes back when it empties.
+                Verdict::Leave
+            }
+        });
+        empty.or_else(|| {
+            self.recency.find(&mut self.keys, place_all, |_, e| {
+                if e.is_at_rest() {
+                    Verdict::Take
+                } else {
+                    Verdict::Skip
+                }
+            })
+        })
+    }
+
+    /// A connection of `key` is gone, or will never be made: one unit fewer
+    /// for the key and for the pool. A key left with no connection can then
+    /// be forgotten for free.
+    fn unit_closed(&mut self, key: &K) {
+        if let Some(entry) = self.keys.get_mut(key) {
+            entry.open = entry.open.saturating_sub(1);
+            if entry.open == 0 {
+                let (place, tick) = (&mut entry.places.empty, entry.last_used);
+                self.empty_keys.insert(key, place, tick);
+            }
+        }
+        self.total_open = self.total_open.saturating_sub(1);
+    }
+
+    /// Takes back a reuse counted for an idle connection of `key` that was
+    /// then not lent: from the pool's total, and from the key's if it is
+    /// still remembered.
+    pub(crate) fn uncount_reuse(&mut self, key: &K) {
+        self.activity.reuses = self.activity.reuses.saturating_sub(1);
+        if let Some(entry) = self.keys.get_mut(key) {
+            entry.activity.reuses = entry.activity.reuses.saturating_sub(1);
+        }
+    }
+
+    /// Counts a reuse of `key`, in the key's activity and the pool's.
+    fn count_reuse(&mut self, key: &K) {
+        self.activity.reuses += 1;
+        if let Some(entry) = self.keys.get_mut(key) {
+            entry.activity.reuses += 1;
+        }
+    }
+
+    /// The least recently used key other than `except` that has an idle
+    /// connection. Keys whose idle set has emptied leave the order as they
+    /// are met, so a search visits few keys besides the one it finds.
+    fn least_recent_with_idle(&mut self, except: &K) -> Option<K> {
+        self.idle_keys
+            .find(&mut self.keys, place_idle, |key, entry| {
+                if entry.idle.is_empty() {
+                    Verdict::Leave
+                } else if key == except {
+                    Verdict::Skip
+                } else {
+                    Verdict::Keep
+                }
+            })
+    }
+
+    /// Whether `key` may open another connection: it is unknown, or under
+    /// its limit.
+    fn under_limit(&self, key: &K) -> bool {
+        let max = self.limits.max_open_per_key;
+        self.keys.get(key).is_none_or(|entry| entry.open < max)
+    }
+
+    /// Asks the earliest reaper round to come by `at`: whether the reaper
+    /// must be woken for it.
+    fn reap_by(&mut self, at: Option<Instant>) -> bool {
+        let earlier = at.is_some_and(|at| self.next_reap.is_none_or(|next| at < next));
+        if earlier {
+            self.next_reap = at;
+        }
+        earlier
+    }
+}
