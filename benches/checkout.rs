@@ -27,12 +27,13 @@
 
 #[path = "support/dummy.rs"]
 mod dummy;
+#[path = "support/parties.rs"]
+mod parties;
 #[path = "support/tasks.rs"]
 mod tasks;
 
 use std::collections::HashMap;
-use std::hint::black_box;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
@@ -40,7 +41,8 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criteri
 use timewait::pool::{ClosePolicy, Pool, PoolBuilder};
 use tokio::runtime::Runtime;
 
-use dummy::{Bb8Dummies, DeadpoolDummies, Dummy, MakeDummy};
+use dummy::{Bb8Dummies, DeadpoolDummies, MakeDummy};
+use parties::{Bb8Map, Bb8Pool, Cycle, DeadPool, DeadpoolMap, Parties};
 
 /// The key every checkout asks for.
 const KEY: u32 = 7;
@@ -54,111 +56,6 @@ const CONTENDED_SIZES: [usize; 2] = [8, 64];
 /// The keyed group's keys, and connections a key at most.
 const KEYS: u32 = 1024;
 const PER_KEY: usize = 4;
-
-type TimewaitPool = Pool<u32, MakeDummy, Dummy>;
-type DeadPool = deadpool::managed::Pool<DeadpoolDummies>;
-type Bb8Pool = bb8::Pool<Bb8Dummies>;
-
-/// One checkout, a hold, and the return, through a handle to a pool.
-trait Cycle: Clone + Send + 'static {
-    /// Checks a connection out, yields once while holding it if `hold`, and
-    /// gives it back.
-    /// `key` chooses the pool of a keyed party; a single pool ignores it.
-    fn cycle(&mut self, key: u32, hold: bool) -> impl Future<Output = ()> + Send;
-}
-
-impl Cycle for TimewaitPool {
-    async fn cycle(&mut self, key: u32, hold: bool) {
-        let conn = self.get(key).await.expect("dummies connect");
-        use_for_a_while(&conn, hold).await;
-        conn.release();
-    }
-}
-
-impl Cycle for DeadPool {
-    async fn cycle(&mut self, _key: u32, hold: bool) {
-        let conn = self.get().await.expect("dummies connect");
-        use_for_a_while(&conn, hold).await;
-    }
-}
-
-impl Cycle for Bb8Pool {
-    async fn cycle(&mut self, _key: u32, hold: bool) {
-        let conn = self.get().await.expect("dummies connect");
-        use_for_a_while(&conn, hold).await;
-    }
-}
-
-/// The floor: a vector of connections behind a standard mutex.
-#[derive(Debug, Clone)]
-struct Floor(Arc<Mutex<Vec<Dummy>>>);
-
-impl Floor {
-    fn new(size: usize) -> Floor {
-        Floor(Arc::new(Mutex::new((0..size as u64).map(Dummy).collect())))
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Vec<Dummy>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Cycle for Floor {
-    async fn cycle(&mut self, _key: u32, hold: bool) {
-        let conn = loop {
-            if let Some(conn) = self.lock().pop() {
-                break conn;
-            }
-            // Empty, and no queue of waiters: let the holders run.
-            tokio::task::yield_now().await;
-        };
-        use_for_a_while(&conn, hold).await;
-        self.lock().push(conn);
-    }
-}
-
-async fn use_for_a_while(conn: &Dummy, hold: bool) {
-    black_box(conn.0);
-    if hold {
-        tokio::task::yield_now().await;
-    }
-}
-
-/// The four parties, each a pool of `size` connections.
-struct Parties {
-    timewait: TimewaitPool,
-    deadpool: DeadPool,
-    bb8: Bb8Pool,
-    floor: Floor,
-}
-
-impl Parties {
-    /// Pools bound to `runtime` (bb8 and `timewait` start their background
-    /// tasks on it).
-    fn new(runtime: &Runtime, size: usize) -> Parties {
-        let config = PoolBuilder::new()
-            .close_policy(ClosePolicy::Local)
-            .max_open_per_key(size)
-            .max_idle_per_key(size)
-            .build()
-            .expect("a valid configuration");
-        let deadpool = DeadPool::builder(DeadpoolDummies)
-            .max_size(size)
-            .build()
-            .expect("a valid configuration");
-        let bb8 = runtime.block_on(
-            Bb8Pool::builder()
-                .max_size(u32::try_from(size).expect("a small pool"))
-                .build(Bb8Dummies),
-        );
-        Parties {
-            timewait: Pool::new(config, MakeDummy),
-            deadpool,
-            bb8: bb8.unwrap_or_else(|never| match never {}),
-            floor: Floor::new(size),
-        }
-    }
-}
 
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
     group
@@ -242,30 +139,6 @@ fn contended(c: &mut Criterion) {
         bench_contended(&mut group, &runtime, "std-mutex-vec", size, parties.floor);
     }
     group.finish();
-}
-
-/// deadpool as its users key it: a pool per key.
-#[derive(Clone)]
-struct DeadpoolMap(Arc<HashMap<u32, DeadPool>>);
-
-impl Cycle for DeadpoolMap {
-    async fn cycle(&mut self, key: u32, hold: bool) {
-        let pool = self.0.get(&key).expect("a pool per key");
-        let conn = pool.get().await.expect("dummies connect");
-        use_for_a_while(&conn, hold).await;
-    }
-}
-
-/// bb8 as its users key it: a pool per key.
-#[derive(Clone)]
-struct Bb8Map(Arc<HashMap<u32, Bb8Pool>>);
-
-impl Cycle for Bb8Map {
-    async fn cycle(&mut self, key: u32, hold: bool) {
-        let pool = self.0.get(&key).expect("a pool per key");
-        let conn = pool.get().await.expect("dummies connect");
-        use_for_a_while(&conn, hold).await;
-    }
 }
 
 /// [`TASKS`] tasks spreading `iters` cycles over [`KEYS`] keys: task `t`'s
