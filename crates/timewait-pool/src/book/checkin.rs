@@ -54,16 +54,16 @@ impl<K: Key, I: Keyed<K>, W: Waiting> Book<K, I, W> {
         times: impl FnOnce(&I) -> IdleTimes,
     ) -> Checkin<I, W> {
         let key = item.key();
-        if released {
-            self.activity.released += 1;
-            if let Some(entry) = self.keys.get_mut(key) {
-                entry.activity.released += 1;
+        // Whether the key's entry still has the release to count.
+        let mut uncounted = released;
+        if self.closed || !self.queue.is_empty() {
+            // Rare paths: each may look the key up on its own.
+            if std::mem::take(&mut uncounted) {
+                self.count(key, |a| a.released += 1);
             }
-        }
-        if self.closed {
-            return Checkin::Refused(Refusal::Closed, item);
-        }
-        if !self.queue.is_empty() {
+            if self.closed {
+                return Checkin::Refused(Refusal::Closed, item);
+            }
             if self.room_wanted_before(key) {
                 return Checkin::Refused(Refusal::RoomWanted, item);
             }
@@ -73,10 +73,16 @@ impl<K: Key, I: Keyed<K>, W: Waiting> Book<K, I, W> {
                 self.count_reuse(key);
                 return Checkin::Handoff(waiter, item);
             }
+        } else if released {
+            self.activity.released += 1;
         }
+        // The common path: one lookup of the key.
         let Some(entry) = self.keys.get_mut(key) else {
             return Checkin::Refused(Refusal::KeyForgotten, item);
         };
+        if uncounted {
+            entry.activity.released += 1;
+        }
         let times = times(&item);
         let displaced = if entry.idle.len() >= self.limits.max_idle_per_key {
             entry.idle.pop_front().map(|parked| parked.item)

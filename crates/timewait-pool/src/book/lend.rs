@@ -53,6 +53,11 @@ impl<K, I, W> Effects<K, I, W> {
             wake_reaper: false,
         }
     }
+
+    /// Whether there is nothing to do.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.evicted.is_empty() && self.room.is_empty() && !self.wake_reaper
+    }
 }
 
 impl<K: Key, I, W: Waiting> Book<K, I, W> {

@@ -112,6 +112,7 @@ struct Model {
     waiting: Vec<Waiter>,
     closed: bool,
     connects: u64,
+    releases: u64,
 }
 
 impl Model {
@@ -134,6 +135,7 @@ impl Model {
             waiting: Vec::new(),
             closed: false,
             connects: 0,
+            releases: 0,
         }
     }
 
@@ -241,6 +243,7 @@ impl Model {
 
     fn checkin(&mut self, item: Item, released: bool) -> Result<(), TestCaseError> {
         let mut released = released;
+        self.releases += u64::from(released);
         loop {
             let (now, idle_timeout) = (self.now, self.idle_timeout);
             let times = |_: &Item| IdleTimes {
@@ -395,6 +398,7 @@ impl Model {
             limits.max_total
         );
         prop_assert_eq!(self.book.activity.connects, self.connects);
+        prop_assert_eq!(self.book.activity.released, self.releases);
         for waiter in self.waiting.iter().filter(|w| !w.gone.get()) {
             let key = waiter.key;
             let (idle, _, _) = count(key);

@@ -51,6 +51,10 @@ pub(crate) fn carry_out<K: Key, C: Connection>(
     effects: Aftermath<K, C>,
     shared: &Arc<Shared<K, C>>,
 ) {
+    if effects.is_empty() {
+        // The common case.
+        return;
+    }
     for idle in effects.evicted {
         shared.retire(idle.slot, idle.conn, RetireReason::Evicted);
     }
