@@ -3,6 +3,7 @@
 mod acquire;
 mod checkin;
 mod checkout;
+mod connect;
 mod deadline;
 pub(crate) mod reaper;
 mod retirement;
@@ -28,6 +29,7 @@ use crate::stats::PoolStats;
 pub use checkout::Checkout;
 pub use shutdown::ShutdownReport;
 
+use connect::Prototype;
 use shared::Shared;
 
 /// A pool of connections per key, behind a [`tower::Service`].
@@ -162,12 +164,12 @@ where
         self.shared.start_background();
         match self.shared.checkout_now(&key) {
             Ok(pooled) => Checkout::ready(Ok(pooled)),
-            Err(pending) => Checkout::waiting(checkout::checkout(
-                self.shared.clone(),
-                self.connector.clone(),
-                key,
-                pending,
-            )),
+            Err(pending) => {
+                // Kept once per pool, for every checkout that connects.
+                self.shared
+                    .keep_connector(|| Box::new(Prototype::new(self.connector.clone())));
+                Checkout::pending(self.shared.clone(), key, pending)
+            }
         }
     }
 }

@@ -10,7 +10,7 @@
 //! after the guard is dropped.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use timewait_core::budget::Admission;
 use timewait_core::ledger::{Destination, TimeWaitLedger};
@@ -23,6 +23,7 @@ use crate::config::PoolConfig;
 use crate::connection::Connection;
 use crate::key::Key;
 use crate::lock::Mutex;
+use crate::pool::connect::MakeConnection;
 use crate::pool::slot::Slot;
 use crate::pool::state::{Books, Idle};
 use crate::retire::{Job, RetireReason};
@@ -44,6 +45,8 @@ pub(crate) struct Shared<K: Key, C: Connection> {
     pub(crate) reaper_wake: Arc<Notify>,
     /// Wakes a shutdown waiting for lent connections and retirements to end.
     pub(crate) drained: Notify,
+    /// The pool's connector, kept by the first checkout that may connect.
+    connector: OnceLock<Box<dyn MakeConnection<K, C>>>,
 }
 
 impl<K: Key, C: Connection> Shared<K, C> {
@@ -59,7 +62,20 @@ impl<K: Key, C: Connection> Shared<K, C> {
             background_started: AtomicBool::new(false),
             reaper_wake: Arc::new(Notify::new()),
             drained: Notify::new(),
+            connector: OnceLock::new(),
         })
+    }
+
+    /// Keeps the connector that `make` returns, unless one is kept.
+    pub(crate) fn keep_connector(&self, make: impl FnOnce() -> Box<dyn MakeConnection<K, C>>) {
+        if self.connector.get().is_none() {
+            let _ = self.connector.set(make());
+        }
+    }
+
+    /// The connector a checkout connects with, once one was kept.
+    pub(crate) fn connector(&self) -> Option<&dyn MakeConnection<K, C>> {
+        self.connector.get().map(|connector| &**connector)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
