@@ -58,13 +58,14 @@ impl<K: Key, C: Connection> Shared<K, C> {
         }
         let mut item = Idle::new(conn, slot);
         loop {
-            let park = |idle: &Idle<K, C>| {
-                let now = Instant::now();
-                IdleTimes {
-                    since: Some(now),
-                    deadline: self.idle_deadline(&idle.conn, now),
-                }
+            // Read before the lock: a clock read is a large part of what
+            // a check-in would otherwise hold the lock for.
+            let now = Instant::now();
+            let times = IdleTimes {
+                since: Some(now),
+                deadline: self.idle_deadline(&item.conn, now),
             };
+            let park = |_: &Idle<K, C>| times;
             let checked_in = self
                 .state
                 .lock()
