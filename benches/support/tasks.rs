@@ -4,6 +4,7 @@
 //! One iteration is one operation of one task, so the wall time over all
 //! iterations divided by their number, which criterion reports, is the time
 //! per operation at that concurrency: the inverse of throughput.
+#![allow(dead_code)] // each bench uses part of it
 
 use std::future::Future;
 use std::time::{Duration, Instant};

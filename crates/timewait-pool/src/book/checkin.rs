@@ -1,6 +1,7 @@
 //! Check-in: a released connection goes to a waiting checkout of its key,
 //! to the idle set, or is refused.
 
+use crate::book::keymap::KeyHash;
 use crate::book::keys::{IdleTimes, Parked};
 use crate::book::queue::Waiting;
 use crate::book::{Book, place_idle};
@@ -43,13 +44,15 @@ pub(crate) trait Keyed<K> {
 }
 
 impl<K: Key, I: Keyed<K>, W: Waiting> Book<K, I, W> {
-    /// Takes back a connection whose lease ended with a release
+    /// Takes back a connection (whose key's hash is `hash`, taken before
+    /// the lock) whose lease ended with a release
     /// (`released`: counted as one; a connection a gone waiter gives back is
     /// not). `times` says when it came back and its deadline, asked only if
     /// it goes to the idle set.
     pub(crate) fn checkin(
         &mut self,
         item: I,
+        hash: KeyHash,
         released: bool,
         times: impl FnOnce(&I) -> IdleTimes,
     ) -> Checkin<I, W> {
@@ -77,7 +80,7 @@ impl<K: Key, I: Keyed<K>, W: Waiting> Book<K, I, W> {
             self.activity.released += 1;
         }
         // The common path: one lookup of the key.
-        let Some(entry) = self.keys.get_mut(key) else {
+        let Some(entry) = self.keys.get_mut_hashed(hash, key) else {
             return Checkin::Refused(Refusal::KeyForgotten, item);
         };
         if uncounted {

@@ -13,6 +13,7 @@
 use tokio::time::Instant;
 
 use crate::book::Book;
+use crate::book::keymap::KeyHash;
 use crate::book::keys::IdleTimes;
 use crate::book::queue::{Queued, Waiting};
 use crate::key::Key;
@@ -61,14 +62,15 @@ impl<K, I, W> Effects<K, I, W> {
 }
 
 impl<K: Key, I, W: Waiting> Book<K, I, W> {
-    /// Takes an idle connection of `key`, or room to connect, or a place in
-    /// the queue, for which `wait` makes the waiter and says when the
+    /// Takes an idle connection of `key` (whose hash is `hash`, taken
+    /// before the lock), or room to connect, or a place in the queue, for which `wait` makes the waiter and says when the
     /// checkout gives up. `refused`: what the caller took or was handed last
     /// was not lent after all (too old, unhealthy), so its reuse is
     /// uncounted.
     pub(crate) fn lend(
         &mut self,
         key: &K,
+        hash: KeyHash,
         refused: bool,
         wait: impl FnOnce() -> (W, Option<Instant>),
         effects: &mut Effects<K, I, W>,
@@ -80,7 +82,7 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             return Lend::Closed;
         }
         let tick = self.tick();
-        if let Some(entry) = self.keys.get_mut(key) {
+        if let Some(entry) = self.keys.get_mut_hashed(hash, key) {
             entry.last_used = tick;
             if let Some(parked) = entry.idle.pop_back() {
                 entry.activity.reuses += 1;

@@ -13,6 +13,7 @@
 //! (`model.rs`), without tokio.
 
 mod checkin;
+mod keymap;
 mod keys;
 mod lend;
 #[cfg(test)]
@@ -23,8 +24,6 @@ mod record;
 mod sweep;
 pub(crate) mod unreleased;
 
-use std::collections::HashMap;
-
 use timewait_core::ledger::TimeWaitLedger;
 use tokio::time::Instant;
 
@@ -33,10 +32,12 @@ use crate::key::Key;
 use crate::stats::Activity;
 
 pub(crate) use checkin::{Checkin, Keyed, Refusal};
+pub(crate) use keymap::KeyHasher;
 pub(crate) use keys::{IdleTimes, KeyBook};
 pub(crate) use lend::{Effects, Lend};
 pub(crate) use queue::Waiting;
 
+use keymap::KeyMap;
 use keys::{place_all, place_empty, place_idle};
 use queue::Queue;
 use recency::{Recency, Verdict};
@@ -45,7 +46,7 @@ use recency::{Recency, Verdict};
 #[derive(Debug)]
 pub(crate) struct Book<K: Key, I, W> {
     pub(crate) limits: Limits,
-    pub(crate) keys: HashMap<K, KeyBook<I>>,
+    pub(crate) keys: KeyMap<K, KeyBook<I>>,
     pub(crate) total_open: usize,
     pub(crate) ledger: TimeWaitLedger,
     /// Activity of every key, forgotten ones included.
@@ -67,10 +68,10 @@ pub(crate) struct Book<K: Key, I, W> {
 }
 
 impl<K: Key, I, W: Waiting> Book<K, I, W> {
-    pub(crate) fn new(limits: Limits, ledger: TimeWaitLedger) -> Self {
+    pub(crate) fn new(limits: Limits, ledger: TimeWaitLedger, hasher: KeyHasher) -> Self {
         Book {
             limits,
-            keys: HashMap::new(),
+            keys: KeyMap::new(hasher),
             total_open: 0,
             ledger,
             activity: Activity::default(),
@@ -114,10 +115,7 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             self.empty_keys.compact(&mut self.keys, place_empty);
             self.idle_keys.compact(&mut self.keys, place_idle);
         }
-        let entry = self
-            .keys
-            .entry(key.clone())
-            .or_insert_with(|| KeyBook::new(tick));
+        let entry = self.keys.get_or_insert_with(key, || KeyBook::new(tick));
         self.recency.insert(key, &mut entry.places.all, tick);
         entry
     }

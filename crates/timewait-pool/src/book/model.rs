@@ -28,7 +28,7 @@ use proptest::prelude::*;
 use timewait_core::ledger::TimeWaitLedger;
 use tokio::time::Instant;
 
-use crate::book::{Book, Checkin, Effects, IdleTimes, Keyed, Lend, Waiting};
+use crate::book::{Book, Checkin, Effects, IdleTimes, KeyHasher, Keyed, Lend, Waiting};
 use crate::config::Limits;
 
 type Key = u8;
@@ -123,7 +123,7 @@ impl Model {
     ) -> Self {
         let ledger = TimeWaitLedger::new(Duration::from_secs(60));
         Model {
-            book: Book::new(limits, ledger),
+            book: Book::new(limits, ledger, KeyHasher::default()),
             limits,
             idle_timeout,
             checkout_timeout,
@@ -211,9 +211,10 @@ impl Model {
             id,
             gone: gone.clone(),
         };
+        let hash = self.book.keys.hasher().hash(&key);
         let lent = self
             .book
-            .lend(&key, false, || (waiter, deadline), &mut effects);
+            .lend(&key, hash, false, || (waiter, deadline), &mut effects);
         match lent {
             Lend::Idle(item, _) => {
                 prop_assert!(!self.closed);
@@ -250,9 +251,10 @@ impl Model {
                 since: Some(now),
                 deadline: idle_timeout.map(|t| now + t),
             };
+            let hash = self.book.keys.hasher().hash(&item.key);
             match self
                 .book
-                .checkin(item, std::mem::take(&mut released), times)
+                .checkin(item, hash, std::mem::take(&mut released), times)
             {
                 Checkin::Parked { displaced, .. } => {
                     if let Some(old) = displaced {

@@ -10,8 +10,9 @@
 //! re-push, so finding a victim is amortized O(log n).
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
+use crate::book::keymap::KeyMap;
 use crate::book::keys::KeyBook;
 use crate::key::Key;
 
@@ -99,7 +100,7 @@ impl<K: Key> Recency<K> {
     /// some limit bounds, and let go of those that no longer belong.
     pub(crate) fn find<I>(
         &mut self,
-        keys: &mut HashMap<K, KeyBook<I>>,
+        keys: &mut KeyMap<K, KeyBook<I>>,
         place: Place<I>,
         mut judge: impl FnMut(&K, &mut KeyBook<I>) -> Verdict,
     ) -> Option<K> {
@@ -144,7 +145,7 @@ impl<K: Key> Recency<K> {
     /// Drops the dead entries once they could outnumber the live ones, so
     /// that forgetting keys never grows the order: amortized O(1) a
     /// forgotten key.
-    pub(crate) fn compact<I>(&mut self, keys: &mut HashMap<K, KeyBook<I>>, place: Place<I>) {
+    pub(crate) fn compact<I>(&mut self, keys: &mut KeyMap<K, KeyBook<I>>, place: Place<I>) {
         if self.heap.len() <= 2 * keys.len() + 16 {
             return;
         }
@@ -166,16 +167,18 @@ mod tests {
     use super::*;
     use crate::book::keys::place_all;
 
-    type Keys = HashMap<u32, KeyBook<()>>;
+    use crate::book::keymap::KeyHasher;
+
+    type Keys = KeyMap<u32, KeyBook<()>>;
 
     fn remember(keys: &mut Keys, recency: &mut Recency<u32>, key: u32, tick: u64) {
-        let state = keys.entry(key).or_insert_with(|| KeyBook::new(tick));
+        let state = keys.get_or_insert_with(&key, || KeyBook::new(tick));
         recency.insert(&key, place_all(state), tick);
     }
 
     /// Keys `0..n`, key `k` used at tick `k`.
     fn keys_used_in_order(n: u32) -> (Keys, Recency<u32>) {
-        let mut keys = Keys::new();
+        let mut keys = Keys::new(KeyHasher::default());
         let mut recency = Recency::new();
         for key in 0..n {
             remember(&mut keys, &mut recency, key, u64::from(key));
@@ -240,7 +243,7 @@ mod tests {
 
     #[test]
     fn a_key_forgotten_and_remembered_again_has_one_live_entry() {
-        let mut keys = Keys::new();
+        let mut keys = Keys::new(KeyHasher::default());
         let mut recency = Recency::new();
         remember(&mut keys, &mut recency, 7, 1);
         // Forgotten without passing through the order: its entry is dead.
@@ -257,7 +260,7 @@ mod tests {
 
     #[test]
     fn forgetting_many_keys_does_not_grow_the_order() {
-        let mut keys = Keys::new();
+        let mut keys = Keys::new(KeyHasher::default());
         let mut recency = Recency::new();
         for key in 0..1_000u32 {
             remember(&mut keys, &mut recency, key, u64::from(key));

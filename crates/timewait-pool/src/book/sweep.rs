@@ -68,7 +68,7 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
         self.closed = true;
         let waiting = self.queue.drain().into_iter().map(|q| q.waiter).collect();
         let mut idle = Vec::new();
-        for (key, entry) in &mut self.keys {
+        for (key, entry) in self.keys.iter_mut() {
             idle.extend(entry.idle.drain(..).map(|p| (key.clone(), p.item)));
         }
         (waiting, idle)

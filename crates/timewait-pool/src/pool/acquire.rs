@@ -104,7 +104,11 @@ impl<K: Key, C: Connection> Shared<K, C> {
             receiver = Some((rx, deadline));
             (tx, deadline.0)
         };
-        let lent = self.state.lock().lend(key, refused, wait, &mut effects);
+        let hash = self.key_hasher.hash(key);
+        let lent = self
+            .state
+            .lock()
+            .lend(key, hash, refused, wait, &mut effects);
         carry_out(effects, self);
         match lent {
             Lend::Idle(idle, times) => {

@@ -66,10 +66,11 @@ impl<K: Key, C: Connection> Shared<K, C> {
                 deadline: self.idle_deadline(&item.conn, now),
             };
             let park = |_: &Idle<K, C>| times;
-            let checked_in = self
-                .state
-                .lock()
-                .checkin(item, std::mem::take(&mut released), park);
+            let hash = self.key_hasher.hash(item.slot.key());
+            let checked_in =
+                self.state
+                    .lock()
+                    .checkin(item, hash, std::mem::take(&mut released), park);
             match checked_in {
                 Checkin::Parked {
                     displaced,

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use timewait_core::budget::Admission;
 use timewait_core::ledger::{Destination, TimeWaitLedger};
 
-use crate::book::Book;
+use crate::book::{Book, KeyHasher};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
@@ -47,12 +47,15 @@ pub(crate) struct Shared<K: Key, C: Connection> {
     pub(crate) drained: Notify,
     /// The pool's connector, kept by the first checkout that may connect.
     connector: OnceLock<Box<dyn MakeConnection<K, C>>>,
+    /// The books' hasher, to hash a key before taking the lock.
+    pub(crate) key_hasher: KeyHasher,
 }
 
 impl<K: Key, C: Connection> Shared<K, C> {
     pub(crate) fn new(config: PoolConfig<K, C>) -> Arc<Self> {
         let ledger = TimeWaitLedger::new(config.budget.time_wait());
-        let books = Book::new(config.limits, ledger);
+        let key_hasher = KeyHasher::default();
+        let books = Book::new(config.limits, ledger, key_hasher.clone());
         Arc::new(Shared {
             config,
             state: Mutex::new(books),
@@ -63,6 +66,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
             reaper_wake: Arc::new(Notify::new()),
             drained: Notify::new(),
             connector: OnceLock::new(),
+            key_hasher,
         })
     }
 
