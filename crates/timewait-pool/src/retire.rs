@@ -262,6 +262,21 @@ impl<K: Key, C: Connection> Job<K, C> {
 
 impl<K: Key, C: Connection> Job<K, C> {
     /// Gives up waiting before it began: the fallback, at once.
+    /// What the retirement comes to if the job is dropped unfinished (its
+    /// runtime shut down with it): its socket is closed by the drop, from
+    /// this side.
+    pub(crate) fn if_dropped(&self) -> Outcome<K>
+    where
+        K: Clone,
+    {
+        Outcome {
+            key: self.key.clone(),
+            destination: self.conn.destination.as_deref().copied(),
+            closed_by: ClosedBy::Local,
+            cause: self.cause,
+        }
+    }
+
     pub(crate) fn fall_back_now(self) -> Outcome<K> {
         let closed_by = fall_back(self.conn.io, self.fallback);
         self.span

@@ -74,3 +74,65 @@ fn peer_first_retirements_still_wait_for_the_peer_on_a_later_runtime() {
         assert_eq!((retired.by_peer, retired.local), (1, 0), "{retired:?}");
     });
 }
+
+/// A pool whose retirements wait for a server that never answers the
+/// farewell.
+fn pool_of_a_stubborn_server() -> (TestPool, Connector) {
+    let config = PoolBuilder::new()
+        .farewell(FarewellMessage::new(&b"QUIT\n"[..]))
+        .grace(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let connector = Connector::new(Server::Stubborn);
+    (Pool::new(config, connector.clone()), connector)
+}
+
+/// Retires one connection of `pool` on a runtime that then shuts down,
+/// after the worker took the retirement if `taken`, else with the
+/// retirement still in the worker's queue.
+fn retire_as_the_runtime_ends(pool: &TestPool, taken: bool) {
+    let first = runtime(false);
+    first.block_on(async {
+        let mut conn = pool.get("k").await.unwrap();
+        conn.retire_after_use();
+        conn.release();
+        if taken {
+            support::settle().await;
+        }
+        assert_eq!(pool.stats().retiring, 1);
+    });
+    drop(first);
+}
+
+/// The retirement was counted out and recorded as a local close, by the
+/// connection's drop.
+fn check_counted_out(pool: &TestPool, connector: &Connector) {
+    let stats = pool.stats();
+    assert_eq!(stats.retiring, 0, "{stats:?}");
+    let retired = stats.total.activity.retired;
+    assert_eq!((retired.by_peer, retired.local), (0, 1), "{retired:?}");
+    assert_eq!(stats.total.activity.reasons.requested, 1, "{stats:?}");
+    // The job was dropped, not carried out: the pool neither closed nor
+    // aborted the connection (the drop closed it).
+    assert_eq!(connector.ended(), []);
+    // And a shutdown on a later runtime has nothing left to wait for.
+    let report = runtime(true).block_on(pool.shutdown(Duration::from_secs(5)));
+    assert!(report.completed, "{report:?}");
+}
+
+#[test]
+fn a_retirement_dropped_with_its_runtime_is_counted_out_and_recorded() {
+    // The worker holds the retirement, waiting for the peer, when the
+    // runtime shuts down.
+    let (pool, connector) = pool_of_a_stubborn_server();
+    retire_as_the_runtime_ends(&pool, true);
+    check_counted_out(&pool, &connector);
+}
+
+#[test]
+fn a_retirement_still_queued_when_its_runtime_ends_is_counted_out_and_recorded() {
+    // The worker never ran: the retirement is still in its queue.
+    let (pool, connector) = pool_of_a_stubborn_server();
+    retire_as_the_runtime_ends(&pool, false);
+    check_counted_out(&pool, &connector);
+}

@@ -103,7 +103,8 @@ impl<K: Key, C: Connection> Shared<K, C> {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         *self.retire_tx.lock() = Some(tx);
-        let worker = crate::pool::retirement::worker(rx, Arc::downgrade(self));
+        let inbox = crate::pool::retirement::Inbox::new(rx, Arc::downgrade(self));
+        let worker = crate::pool::retirement::worker(inbox);
         runtime.spawn(Background::new(self).running(worker));
         let reaper = crate::pool::reaper::run(Arc::downgrade(self), self.reaper_wake.clone());
         runtime.spawn(Background::new(self).running(reaper));
