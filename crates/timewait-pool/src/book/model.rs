@@ -69,7 +69,9 @@ struct Waiter {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Checkout(Key),
+    /// A checkout; `true`: the first idle connection it is given fails its
+    /// health check (it is retired, and the checkout asks again).
+    Checkout(Key, bool),
     /// The connect of the n-th unit being connected ends.
     Connected(usize, bool),
     /// The n-th lent connection is released.
@@ -85,7 +87,7 @@ enum Op {
 
 fn op(keys: Key) -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0..keys).prop_map(Op::Checkout),
+        6 => (0..keys, prop::bool::weighted(0.2)).prop_map(|(key, sick)| Op::Checkout(key, sick)),
         3 => (any::<usize>(), prop::bool::weighted(0.85)).prop_map(|(n, ok)| Op::Connected(n, ok)),
         5 => any::<usize>().prop_map(Op::Release),
         1 => any::<usize>().prop_map(Op::Drop),
@@ -113,6 +115,7 @@ struct Model {
     closed: bool,
     connects: u64,
     releases: u64,
+    reuses: u64,
 }
 
 impl Model {
@@ -136,6 +139,7 @@ impl Model {
             closed: false,
             connects: 0,
             releases: 0,
+            reuses: 0,
         }
     }
 
@@ -146,7 +150,7 @@ impl Model {
 
     fn step(&mut self, op: Op) -> Result<(), TestCaseError> {
         match op {
-            Op::Checkout(key) => self.checkout(key)?,
+            Op::Checkout(key, sick) => self.checkout(key, sick)?,
             Op::Connected(n, ok) => {
                 if self.connecting.is_empty() {
                     return Ok(());
@@ -203,43 +207,58 @@ impl Model {
         self.check()
     }
 
-    fn checkout(&mut self, key: Key) -> Result<(), TestCaseError> {
-        let mut effects = Effects::new();
-        let (id, gone) = (self.id(), Rc::new(Cell::new(false)));
-        let deadline = self.checkout_timeout.map(|t| self.now + t);
-        let waiter = TestWaiter {
-            id,
-            gone: gone.clone(),
-        };
-        let hash = self.book.keys.hasher().hash(&key);
-        let lent = self
-            .book
-            .lend(&key, hash, false, || (waiter, deadline), &mut effects);
-        match lent {
-            Lend::Idle(item, _) => {
-                prop_assert!(!self.closed);
-                prop_assert_eq!(item.key, key);
-                let newest = self.idle.get(&key).and_then(|v| v.last()).copied();
-                prop_assert_eq!(Some(item), newest, "the warmest idle connection is lent");
-                self.unpark(item)?;
-                self.lent.push(item);
+    fn checkout(&mut self, key: Key, sick: bool) -> Result<(), TestCaseError> {
+        let mut refused = false;
+        loop {
+            let mut effects = Effects::new();
+            let (id, gone) = (self.id(), Rc::new(Cell::new(false)));
+            let deadline = self.checkout_timeout.map(|t| self.now + t);
+            let waiter = TestWaiter {
+                id,
+                gone: gone.clone(),
+            };
+            let hash = self.book.keys.hasher().hash(&key);
+            let lent = self
+                .book
+                .lend(&key, hash, refused, || (waiter, deadline), &mut effects);
+            if refused {
+                self.reuses -= 1;
             }
-            Lend::Connect => {
-                prop_assert!(!self.closed);
-                self.connecting.push(key);
+            match lent {
+                Lend::Idle(item, _) => {
+                    prop_assert!(!self.closed);
+                    prop_assert_eq!(item.key, key);
+                    let newest = self.idle.get(&key).and_then(|v| v.last()).copied();
+                    prop_assert_eq!(Some(item), newest, "the warmest idle connection is lent");
+                    self.unpark(item)?;
+                    self.reuses += 1;
+                    if sick && !refused {
+                        // Failed its check: retired (its unit given back
+                        // once the lock is released), and asked again.
+                        self.carry_out(effects)?;
+                        self.give_back(item.key, false)?;
+                        refused = true;
+                        continue;
+                    }
+                    self.lent.push(item);
+                }
+                Lend::Connect => {
+                    prop_assert!(!self.closed);
+                    self.connecting.push(key);
+                }
+                Lend::Wait => {
+                    prop_assert!(!self.closed);
+                    self.waiting.push(Waiter {
+                        id,
+                        key,
+                        gone,
+                        deadline,
+                    });
+                }
+                Lend::Closed => prop_assert!(self.closed),
             }
-            Lend::Wait => {
-                prop_assert!(!self.closed);
-                self.waiting.push(Waiter {
-                    id,
-                    key,
-                    gone,
-                    deadline,
-                });
-            }
-            Lend::Closed => prop_assert!(self.closed),
+            return self.carry_out(effects);
         }
-        self.carry_out(effects)
     }
 
     fn checkin(&mut self, item: Item, released: bool) -> Result<(), TestCaseError> {
@@ -273,6 +292,7 @@ impl Model {
                         self.book.handoff_failed(&item.key);
                         continue;
                     }
+                    self.reuses += 1;
                     self.waiter_ended(waiter.id);
                     self.lent.push(item);
                     return Ok(());
@@ -401,6 +421,7 @@ impl Model {
         );
         prop_assert_eq!(self.book.activity.connects, self.connects);
         prop_assert_eq!(self.book.activity.released, self.releases);
+        prop_assert_eq!(self.book.activity.reuses, self.reuses);
         for waiter in self.waiting.iter().filter(|w| !w.gone.get()) {
             let key = waiter.key;
             let (idle, _, _) = count(key);
