@@ -1,6 +1,6 @@
 //! The books against a plain model, without tokio: random sequences of
-//! checkouts, connects, releases, drops, cancelled waits, reaper rounds and
-//! a shutdown, each step carried out as the pool's shell carries it out,
+//! checkouts (some finding an unhealthy idle connection), connects,
+//! releases, drops, cancelled waits, reaper rounds and a shutdown, each step carried out as the pool's shell carries it out,
 //! and after every step the books must agree with what the model says is
 //! outside them.
 //!
@@ -17,7 +17,10 @@
 //! - a connection or unit handed to a waiter goes to the oldest live waiter
 //!   of its key;
 //! - a waiter is only timed out at its deadline, and a closed pool lends
-//!   nothing.
+//!   nothing;
+//! - connects, releases and reuses are counted exactly (a reuse refused by
+//!   a failed health check, or handed to a waiter that left, is taken
+//!   back).
 
 use std::cell::Cell;
 use std::collections::HashMap;
