@@ -47,14 +47,14 @@ impl<K: Key, I: Keyed<K>, W: Waiting> Book<K, I, W> {
     /// Takes back a connection (whose key's hash is `hash`, taken before
     /// the lock) whose lease ended with a release
     /// (`released`: counted as one; a connection a gone waiter gives back is
-    /// not). `times` says when it came back and its deadline, asked only if
-    /// it goes to the idle set.
+    /// not). `times`: when it came back and its deadline, kept if it goes to
+    /// the idle set.
     pub(crate) fn checkin(
         &mut self,
         item: I,
         hash: KeyHash,
         released: bool,
-        times: impl FnOnce(&I) -> IdleTimes,
+        times: IdleTimes,
     ) -> Checkin<I, W> {
         let key = item.key();
         // Whether the key's entry still has the release to count.
@@ -86,7 +86,6 @@ impl<K: Key, I: Keyed<K>, W: Waiting> Book<K, I, W> {
         if uncounted {
             entry.activity.released += 1;
         }
-        let times = times(&item);
         let displaced = if entry.idle.len() >= self.limits.max_idle_per_key {
             entry.idle.pop_front().map(|parked| parked.item)
         } else {

@@ -269,7 +269,7 @@ impl Model {
         self.releases += u64::from(released);
         loop {
             let (now, idle_timeout) = (self.now, self.idle_timeout);
-            let times = |_: &Item| IdleTimes {
+            let times = IdleTimes {
                 since: Some(now),
                 deadline: idle_timeout.map(|t| now + t),
             };

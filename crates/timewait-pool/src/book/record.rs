@@ -28,7 +28,7 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
     }
 
     /// Counts one event in the key's activity and the pool's.
-    pub(crate) fn count(&mut self, key: &K, event: fn(&mut Activity)) {
+    pub(crate) fn count(&mut self, key: &K, event: impl Fn(&mut Activity)) {
         event(&mut self.activity);
         if let Some(entry) = self.keys.get_mut(key) {
             event(&mut entry.activity);

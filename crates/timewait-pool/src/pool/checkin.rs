@@ -65,12 +65,11 @@ impl<K: Key, C: Connection> Shared<K, C> {
                 since: Some(now),
                 deadline: self.idle_deadline(&item.conn, now),
             };
-            let park = |_: &Idle<K, C>| times;
             let hash = self.key_hasher.hash(item.slot.key());
             let checked_in =
                 self.state
                     .lock()
-                    .checkin(item, hash, std::mem::take(&mut released), park);
+                    .checkin(item, hash, std::mem::take(&mut released), times);
             match checked_in {
                 Checkin::Parked {
                     displaced,

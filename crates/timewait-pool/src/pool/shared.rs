@@ -144,11 +144,9 @@ impl<K: Key, C: Connection> Shared<K, C> {
 
     /// Counts the time a checkout waited for a port.
     pub(crate) fn count_budget_wait(&self, key: &K, waited: std::time::Duration) {
-        let mut books = self.state.lock();
-        books.activity.budget_wait_time += waited;
-        if let Some(entry) = books.keys.get_mut(key) {
-            entry.activity.budget_wait_time += waited;
-        }
+        self.state
+            .lock()
+            .count(key, |a| a.budget_wait_time += waited);
     }
 
     /// Where `key`'s connections go, once one was made.
