@@ -2,7 +2,7 @@
 //! to the idle set, or is refused.
 
 use crate::book::keymap::KeyHash;
-use crate::book::keys::{IdleTimes, Parked};
+use crate::book::keys::IdleTimes;
 use crate::book::queue::Waiting;
 use crate::book::{Book, place_idle};
 use crate::key::Key;
@@ -56,17 +56,26 @@ impl<K: Key, I: Keyed<K>, W: Waiting> Book<K, I, W> {
         released: bool,
         times: IdleTimes,
     ) -> Checkin<I, W> {
+        let checked_in = self.take_back(item, hash, released, times);
+        self.publish_queue();
+        checked_in
+    }
+
+    fn take_back(
+        &mut self,
+        item: I,
+        hash: KeyHash,
+        released: bool,
+        times: IdleTimes,
+    ) -> Checkin<I, W> {
         let key = item.key();
-        // Whether the key's entry still has the release to count.
-        let mut uncounted = released;
-        if self.closed || !self.queue.is_empty() {
-            // Rare paths: each may look the key up on its own.
-            if std::mem::take(&mut uncounted) {
-                self.count(key, |a| a.released += 1);
-            }
-            if self.closed {
-                return Checkin::Refused(Refusal::Closed, item);
-            }
+        if released {
+            self.count_released(key, hash);
+        }
+        if self.closed {
+            return Checkin::Refused(Refusal::Closed, item);
+        }
+        if !self.queue.is_empty() {
             if self.room_wanted_before(key) {
                 return Checkin::Refused(Refusal::RoomWanted, item);
             }
@@ -76,30 +85,32 @@ impl<K: Key, I: Keyed<K>, W: Waiting> Book<K, I, W> {
                 self.count_reuse(key);
                 return Checkin::Handoff(waiter, item);
             }
-        } else if released {
-            self.activity.released += 1;
         }
-        // The common path: one lookup of the key.
         let Some(entry) = self.keys.get_mut_hashed(hash, key) else {
             return Checkin::Refused(Refusal::KeyForgotten, item);
-        };
-        if uncounted {
-            entry.activity.released += 1;
-        }
-        let displaced = if entry.idle.len() >= self.limits.max_idle_per_key {
-            entry.idle.pop_front().map(|parked| parked.item)
-        } else {
-            None
         };
         // The key can give up a connection to the total cap. A key already
         // in that order is left as it is: no clone, no heap work.
         let tick = entry.last_used;
         self.idle_keys.insert(key, place_idle(entry), tick);
-        entry.idle.push_back(Parked { item, times });
+        let displaced = match self.idle.park_listed(hash, item, times) {
+            Ok(displaced) => displaced,
+            // A remembered key always has its idle set.
+            Err(item) => return Checkin::Refused(Refusal::KeyForgotten, item),
+        };
         let wake_reaper = self.reap_by(times.deadline);
         Checkin::Parked {
             displaced,
             wake_reaper,
+        }
+    }
+
+    /// Counts a release of `key`: in its idle set, or in the pool's counts
+    /// if the key is not remembered.
+    fn count_released(&mut self, key: &K, hash: KeyHash) {
+        let counted = self.idle.with(hash, key, |set| set.counted.released += 1);
+        if counted.is_none() {
+            self.activity.released += 1;
         }
     }
 }

@@ -17,6 +17,12 @@ use crate::key::Key;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct KeyHash(u64);
 
+impl KeyHash {
+    pub(crate) fn bits(self) -> u64 {
+        self.0
+    }
+}
+
 /// Hashes keys for one pool: the same hasher in and out of the lock.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeyHasher(RandomState);
@@ -42,7 +48,6 @@ impl<K: Key, V> KeyMap<K, V> {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn hasher(&self) -> &KeyHasher {
         &self.hasher
     }
@@ -90,18 +95,10 @@ impl<K: Key, V> KeyMap<K, V> {
         self.table.iter().map(|(k, v)| (k, v))
     }
 
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
-        self.table.iter_mut().map(|(k, v)| (&*k, v))
-    }
-
     /// Keeps the keys `keep` says to keep.
     #[cfg(test)]
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
         self.table.retain(|(k, v)| keep(k, v));
-    }
-
-    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.table.iter_mut().map(|(_, v)| v)
     }
 }
 

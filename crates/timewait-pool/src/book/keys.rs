@@ -1,11 +1,11 @@
-//! One key's entry in the books: its idle connections, its counts, its
-//! places in the orders by recency.
-
-use std::collections::VecDeque;
+//! One key's entry in the books: its counts and its places in the orders
+//! by recency (its idle connections are in its [idle set](crate::book::idle)).
 
 use timewait_core::ledger::{Destination, TimeWaitLedger};
 use tokio::time::Instant;
 
+use crate::book::idle::IdleSet;
+use crate::book::keymap::KeyHash;
 use crate::book::unreleased::UnreleasedWatch;
 use crate::stats::{Activity, KeyStats};
 
@@ -26,20 +26,23 @@ pub(crate) struct IdleTimes {
     pub(crate) deadline: Option<Instant>,
 }
 
-/// One key's connections and counts.
+/// One key's counts.
 #[derive(Debug)]
-pub(crate) struct KeyBook<I> {
-    /// LIFO at the back (the warmest connection is lent first); the front is
-    /// the one idle longest, evicted first.
-    pub(crate) idle: VecDeque<Parked<I>>,
+pub(crate) struct KeyBook {
+    /// The key's hash: where its idle set is.
+    pub(crate) hash: KeyHash,
     /// Idle, lent and connecting.
     pub(crate) open: usize,
     pub(crate) connecting: usize,
     /// Learned from the key's first connection; the ledger's key.
     pub(crate) destination: Option<Destination>,
-    /// The books' use counter when the key was last used (for LRU).
+    /// The books' use counter when the key was last seen used (for LRU).
     pub(crate) last_used: u64,
+    /// Its idle set's lends when the books last looked: a lend since is a
+    /// use the books did not see.
+    pub(crate) seen_lends: u64,
     pub(crate) places: Places,
+    /// Counted by the books; its idle set counts reuses and releases.
     pub(crate) activity: Activity,
     pub(crate) unreleased: UnreleasedWatch,
 }
@@ -57,45 +60,45 @@ pub(crate) struct Places {
     pub(crate) idle: Option<u64>,
 }
 
-pub(crate) fn place_all<I>(entry: &mut KeyBook<I>) -> &mut Option<u64> {
+pub(crate) fn place_all(entry: &mut KeyBook) -> &mut Option<u64> {
     &mut entry.places.all
 }
 
-pub(crate) fn place_empty<I>(entry: &mut KeyBook<I>) -> &mut Option<u64> {
+pub(crate) fn place_empty(entry: &mut KeyBook) -> &mut Option<u64> {
     &mut entry.places.empty
 }
 
-pub(crate) fn place_idle<I>(entry: &mut KeyBook<I>) -> &mut Option<u64> {
+pub(crate) fn place_idle(entry: &mut KeyBook) -> &mut Option<u64> {
     &mut entry.places.idle
 }
 
-impl<I> KeyBook<I> {
-    pub(crate) fn new(tick: u64) -> Self {
+impl KeyBook {
+    pub(crate) fn new(hash: KeyHash, tick: u64) -> Self {
         KeyBook {
-            idle: VecDeque::new(),
+            hash,
             open: 0,
             connecting: 0,
             destination: None,
             last_used: tick,
+            seen_lends: 0,
             places: Places::default(),
             activity: Activity::default(),
             unreleased: UnreleasedWatch::default(),
         }
     }
 
-    /// Whether nothing of the key is lent or being made.
-    pub(crate) fn is_at_rest(&self) -> bool {
-        self.open == self.idle.len()
-    }
-
-    /// The key's snapshot; `waiting` is counted from the queue.
-    pub(crate) fn stats(
+    /// The key's snapshot, with its idle set; `waiting` is counted from
+    /// the queue.
+    pub(crate) fn stats<I>(
         &self,
+        set: &IdleSet<I>,
         ledger: &TimeWaitLedger,
         now: std::time::Instant,
         waiting: usize,
     ) -> KeyStats {
-        let idle = self.idle.len();
+        let idle = set.parked.len();
+        let mut activity = self.activity;
+        set.counted.add_to(&mut activity);
         KeyStats {
             open: self.open,
             idle,
@@ -103,7 +106,7 @@ impl<I> KeyBook<I> {
             connecting: self.connecting,
             waiting,
             local_time_wait: self.destination.map_or(0, |d| ledger.live(&d, now)),
-            activity: self.activity,
+            activity,
         }
     }
 }

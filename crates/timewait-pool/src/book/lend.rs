@@ -13,6 +13,7 @@
 use tokio::time::Instant;
 
 use crate::book::Book;
+use crate::book::idle::IdleSet;
 use crate::book::keymap::KeyHash;
 use crate::book::keys::IdleTimes;
 use crate::book::queue::{Queued, Waiting};
@@ -81,13 +82,27 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
         if self.closed {
             return Lend::Closed;
         }
+        // Counted as queued before the idle sets are looked at, so that a
+        // release parking meanwhile either is seen here or sees this (see
+        // the idle sets' concurrency note).
+        self.idle.set_waiting(true);
+        let lent = self.lend_or_queue(key, hash, wait, effects);
+        self.publish_queue();
+        lent
+    }
+
+    fn lend_or_queue(
+        &mut self,
+        key: &K,
+        hash: KeyHash,
+        wait: impl FnOnce() -> (W, Option<Instant>),
+        effects: &mut Effects<K, I, W>,
+    ) -> Lend<I> {
         let tick = self.tick();
         if let Some(entry) = self.keys.get_mut_hashed(hash, key) {
             entry.last_used = tick;
-            if let Some(parked) = entry.idle.pop_back() {
-                entry.activity.reuses += 1;
-                self.activity.reuses += 1;
-                return Lend::Idle(parked.item, parked.times);
+            if let Some(Some((item, times))) = self.idle.with(hash, key, IdleSet::lend) {
+                return Lend::Idle(item, times);
             }
         }
         if self.under_limit(key) {
@@ -101,7 +116,10 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             // used other key makes room. Its unit leaves in this step, so no
             // snapshot ever counts more than `max_total` connections.
             let victim = self.least_recent_with_idle(key).and_then(|victim_key| {
-                let parked = self.keys.get_mut(&victim_key)?.idle.pop_front()?;
+                let victim_hash = self.keys.get(&victim_key)?.hash;
+                let parked = self
+                    .idle
+                    .with(victim_hash, &victim_key, |set| set.parked.pop_front())??;
                 self.unit_closed(&victim_key);
                 Some(parked.item)
             });
@@ -164,6 +182,7 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             }
         }
         self.hand_out_room(effects);
+        self.publish_queue();
     }
 
     /// Counts a new connection of `key` as being made, remembering the key

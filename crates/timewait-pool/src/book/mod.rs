@@ -9,10 +9,16 @@
 //! connections are opaque items `I`, waiting checkouts opaque waiters `W`
 //! that are only asked whether anyone still listens ([`Waiting`]).
 //!
+//! The idle connections themselves are kept apart, in [stripes](idle) with
+//! locks of their own, so that the commonest steps (an idle connection
+//! lent, a released one parked) can skip the books' lock when no limit
+//! binds; every step of the books takes those stripes after the books.
+//!
 //! The steps are checked against a plain model by property tests
 //! (`model.rs`), without tokio.
 
 mod checkin;
+mod idle;
 mod keymap;
 mod keys;
 mod lend;
@@ -24,6 +30,8 @@ mod record;
 mod sweep;
 pub(crate) mod unreleased;
 
+use std::sync::Arc;
+
 use timewait_core::ledger::TimeWaitLedger;
 use tokio::time::Instant;
 
@@ -32,11 +40,13 @@ use crate::key::Key;
 use crate::stats::Activity;
 
 pub(crate) use checkin::{Checkin, Keyed, Refusal};
-pub(crate) use keymap::KeyHasher;
+pub(crate) use idle::IdleSets;
+pub(crate) use keymap::{KeyHash, KeyHasher};
 pub(crate) use keys::{IdleTimes, KeyBook};
 pub(crate) use lend::{Effects, Lend};
 pub(crate) use queue::Waiting;
 
+use idle::IdleSet;
 use keymap::KeyMap;
 use keys::{place_all, place_empty, place_idle};
 use queue::Queue;
@@ -46,11 +56,14 @@ use recency::{Recency, Verdict};
 #[derive(Debug)]
 pub(crate) struct Book<K: Key, I, W> {
     pub(crate) limits: Limits,
-    pub(crate) keys: KeyMap<K, KeyBook<I>>,
+    pub(crate) keys: KeyMap<K, KeyBook>,
+    /// Every key's idle connections, shared with the pool's fast steps.
+    idle: Arc<IdleSets<K, I>>,
     pub(crate) total_open: usize,
     pub(crate) ledger: TimeWaitLedger,
-    /// Activity of every key, forgotten ones included.
-    pub(crate) activity: Activity,
+    /// Activity of every key, forgotten ones included, but for what the
+    /// idle sets of remembered keys count (see [`Book::activity`]).
+    activity: Activity,
     /// Counts uses, to order keys by recency.
     tick: u64,
     /// Every key in order of use, for `max_keys`.
@@ -72,6 +85,7 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
         Book {
             limits,
             keys: KeyMap::new(hasher),
+            idle: Arc::new(IdleSets::new(limits.max_keys, limits.max_idle_per_key)),
             total_open: 0,
             ledger,
             activity: Activity::default(),
@@ -83,6 +97,19 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             next_reap: None,
             closed: false,
         }
+    }
+
+    /// Every key's idle connections, for the pool's fast steps.
+    pub(crate) fn idle_sets(&self) -> &Arc<IdleSets<K, I>> {
+        &self.idle
+    }
+
+    /// The pool's activity: the books' counts and the idle sets'.
+    pub(crate) fn activity(&self) -> Activity {
+        let mut activity = self.activity;
+        self.idle
+            .for_each(|_, set| set.counted.add_to(&mut activity));
+        activity
     }
 
     /// The next use tick.
@@ -97,7 +124,7 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
     /// lent and nothing being made, whose idle items go to `evicted` (their
     /// open counts already taken off). When every key is busy the new key is
     /// remembered anyway (see `PoolBuilder::max_keys`).
-    fn add_key(&mut self, key: &K, tick: u64, evicted: &mut Vec<I>) -> &mut KeyBook<I> {
+    fn add_key(&mut self, key: &K, tick: u64, evicted: &mut Vec<I>) -> &mut KeyBook {
         let mut forgot = false;
         while self.keys.len() >= self.limits.max_keys {
             let Some(victim) = self.forgettable() else {
@@ -105,7 +132,9 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             };
             if let Some(entry) = self.keys.remove(&victim) {
                 self.total_open = self.total_open.saturating_sub(entry.open);
-                evicted.extend(entry.idle.into_iter().map(|parked| parked.item));
+                if let Some(set) = self.idle.remove(entry.hash, &victim) {
+                    self.forget_set(set, evicted);
+                }
                 forgot = true;
             }
         }
@@ -115,9 +144,20 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             self.empty_keys.compact(&mut self.keys, place_empty);
             self.idle_keys.compact(&mut self.keys, place_idle);
         }
-        let entry = self.keys.get_or_insert_with(key, || KeyBook::new(tick));
+        let hash = self.keys.hasher().hash(key);
+        self.idle.insert(self.keys.hasher(), hash, key);
+        let entry = self
+            .keys
+            .get_or_insert_with(key, || KeyBook::new(hash, tick));
         self.recency.insert(key, &mut entry.places.all, tick);
         entry
+    }
+
+    /// A forgotten key's idle set: its counts stay in the pool's, its idle
+    /// connections go to `evicted`.
+    fn forget_set(&mut self, set: IdleSet<I>, evicted: &mut Vec<I>) {
+        set.counted.add_to(&mut self.activity);
+        evicted.extend(set.parked.into_iter().map(|parked| parked.item));
     }
 
     /// The key `max_keys` forgets next: the least recently used with no
@@ -125,22 +165,35 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
     fn forgettable(&mut self) -> Option<K> {
         // A checkout waiting for a key holds no entry of it: forgetting the
         // key only means it is remembered again when the checkout is served.
-        let empty = self.empty_keys.find(&mut self.keys, place_empty, |_, e| {
-            if e.open == 0 {
-                Verdict::Take
-            } else {
-                // It has connections again; it comes back when it empties.
-                Verdict::Leave
-            }
-        });
-        empty.or_else(|| {
-            self.recency.find(&mut self.keys, place_all, |_, e| {
-                if e.is_at_rest() {
+        let (idle, tick) = (&*self.idle, &mut self.tick);
+        let empty = self.empty_keys.find(
+            &mut self.keys,
+            place_empty,
+            |k, e| seen_used(idle, tick, k, e),
+            |_, e| {
+                if e.open == 0 {
                     Verdict::Take
                 } else {
-                    Verdict::Skip
+                    // It has connections again; it comes back when it empties.
+                    Verdict::Leave
                 }
-            })
+            },
+        );
+        empty.or_else(|| {
+            self.recency.find(
+                &mut self.keys,
+                place_all,
+                |k, e| seen_used(idle, tick, k, e),
+                |k, e| {
+                    // Nothing lent and nothing being made.
+                    let idle = idle.with(e.hash, k, |set| set.parked.len());
+                    if e.open == idle.unwrap_or(0) {
+                        Verdict::Take
+                    } else {
+                        Verdict::Skip
+                    }
+                },
+            )
         })
     }
 
@@ -159,20 +212,31 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
     }
 
     /// Takes back a reuse counted for an idle connection of `key` that was
-    /// then not lent: from the pool's total, and from the key's if it is
-    /// still remembered.
+    /// then not lent: from its idle set, where reuses are counted, or from
+    /// the pool's if the key was forgotten since.
+    ///
+    /// A key with a connection lent (this one) is never forgotten, so the
+    /// reuse is where it was counted.
     pub(crate) fn uncount_reuse(&mut self, key: &K) {
-        self.activity.reuses = self.activity.reuses.saturating_sub(1);
-        if let Some(entry) = self.keys.get_mut(key) {
-            entry.activity.reuses = entry.activity.reuses.saturating_sub(1);
+        let hash = self.keys.hasher().hash(key);
+        let counted = self.idle.with(hash, key, |set| {
+            set.counted.reuses = set.counted.reuses.saturating_sub(1);
+        });
+        if counted.is_none() {
+            self.activity.reuses = self.activity.reuses.saturating_sub(1);
         }
     }
 
-    /// Counts a reuse of `key`, in the key's activity and the pool's.
+    /// Counts a reuse of `key` in its idle set, or in the pool's counts if
+    /// the key is not remembered.
     fn count_reuse(&mut self, key: &K) {
-        self.activity.reuses += 1;
-        if let Some(entry) = self.keys.get_mut(key) {
-            entry.activity.reuses += 1;
+        let hash = self.keys.hasher().hash(key);
+        if self
+            .idle
+            .with(hash, key, |set| set.counted.reuses += 1)
+            .is_none()
+        {
+            self.activity.reuses += 1;
         }
     }
 
@@ -180,16 +244,27 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
     /// connection. Keys whose idle set has emptied leave the order as they
     /// are met, so a search visits few keys besides the one it finds.
     fn least_recent_with_idle(&mut self, except: &K) -> Option<K> {
-        self.idle_keys
-            .find(&mut self.keys, place_idle, |key, entry| {
-                if entry.idle.is_empty() {
+        let (idle, tick) = (&*self.idle, &mut self.tick);
+        self.idle_keys.find(
+            &mut self.keys,
+            place_idle,
+            |k, e| seen_used(idle, tick, k, e),
+            |key, entry| {
+                let empty = idle.with(entry.hash, key, |set| {
+                    // Out of the order, parks go through the books again.
+                    let empty = set.parked.is_empty();
+                    set.listed &= !empty;
+                    empty
+                });
+                if empty.unwrap_or(true) {
                     Verdict::Leave
                 } else if key == except {
                     Verdict::Skip
                 } else {
                     Verdict::Keep
                 }
-            })
+            },
+        )
     }
 
     /// Whether `key` may open another connection: it is unknown, or under
@@ -204,8 +279,31 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
     fn reap_by(&mut self, at: Option<Instant>) -> bool {
         let earlier = at.is_some_and(|at| self.next_reap.is_none_or(|next| at < next));
         if earlier {
-            self.next_reap = at;
+            self.set_next_reap(at);
         }
         earlier
+    }
+
+    /// The reaper's next round, told to the fast parks too.
+    fn set_next_reap(&mut self, at: Option<Instant>) {
+        self.next_reap = at;
+        self.idle.set_next_reap(at);
+    }
+
+    /// Tells the fast parks whether checkouts wait.
+    fn publish_queue(&self) {
+        self.idle.set_waiting(!self.queue.is_empty());
+    }
+}
+
+/// Brings `entry`'s last use up to date with its idle set: lent from since
+/// the books last looked, it counts as used now (the orders by recency see
+/// a fast lend when they next meet the key, as a clock sweep would).
+fn seen_used<K: Key, I>(idle: &IdleSets<K, I>, tick: &mut u64, key: &K, entry: &mut KeyBook) {
+    let lends = idle.with(entry.hash, key, |set| set.lends);
+    if let Some(lends) = lends.filter(|&lends| lends != entry.seen_lends) {
+        entry.seen_lends = lends;
+        *tick += 1;
+        entry.last_used = *tick;
     }
 }

@@ -221,9 +221,19 @@ impl Model {
                 gone: gone.clone(),
             };
             let hash = self.book.keys.hasher().hash(&key);
-            let lent = self
-                .book
-                .lend(&key, hash, refused, || (waiter, deadline), &mut effects);
+            // As the pool does: the key's stripe alone first, unless a
+            // reuse is to be uncounted.
+            let fast = if refused {
+                None
+            } else {
+                self.book.idle_sets().lend(hash, &key)
+            };
+            let lent = match fast {
+                Some((item, times)) => Lend::Idle(item, times),
+                None => self
+                    .book
+                    .lend(&key, hash, refused, || (waiter, deadline), &mut effects),
+            };
             if refused {
                 self.reuses -= 1;
             }
@@ -274,10 +284,16 @@ impl Model {
                 deadline: idle_timeout.map(|t| now + t),
             };
             let hash = self.book.keys.hasher().hash(&item.key);
-            match self
-                .book
-                .checkin(item, hash, std::mem::take(&mut released), times)
-            {
+            let released_now = std::mem::take(&mut released);
+            // As the pool does: the key's stripe alone first.
+            let checked_in = match self.book.idle_sets().park(hash, item, released_now, times) {
+                Ok(displaced) => Checkin::Parked {
+                    displaced,
+                    wake_reaper: false,
+                },
+                Err(item) => self.book.checkin(item, hash, released_now, times),
+            };
+            match checked_in {
                 Checkin::Parked { displaced, .. } => {
                     if let Some(old) = displaced {
                         let oldest = self.idle.get(&item.key).and_then(|v| v.first()).copied();
@@ -396,15 +412,26 @@ impl Model {
                         key
                     );
                     prop_assert_eq!(entry.connecting, connecting, "connecting of key {}", key);
-                    let parked: Vec<Item> = entry.idle.iter().map(|p| p.item).collect();
+                    let set = self.book.idle_sets().with(entry.hash, &key, |set| {
+                        let parked: Vec<Item> = set.parked.iter().map(|p| p.item).collect();
+                        (parked, set.listed)
+                    });
+                    prop_assert!(set.is_some(), "key {} has no idle set", key);
+                    let (parked, listed) = set.unwrap_or_default();
                     let expected = self.idle.get(&key).cloned().unwrap_or_default();
-                    prop_assert_eq!(parked, expected, "idle set of key {}", key);
+                    prop_assert_eq!(&parked, &expected, "idle set of key {}", key);
+                    prop_assert_eq!(
+                        listed,
+                        entry.places.idle.is_some(),
+                        "key {} listed in one place and not the other",
+                        key
+                    );
                     prop_assert!(
                         entry.open <= limits.max_open_per_key,
                         "key {} over its limit",
                         key
                     );
-                    prop_assert!(entry.idle.len() <= limits.max_idle_per_key);
+                    prop_assert!(parked.len() <= limits.max_idle_per_key);
                     total += entry.open;
                 }
                 None => prop_assert_eq!(
@@ -422,9 +449,10 @@ impl Model {
             total,
             limits.max_total
         );
-        prop_assert_eq!(self.book.activity.connects, self.connects);
-        prop_assert_eq!(self.book.activity.released, self.releases);
-        prop_assert_eq!(self.book.activity.reuses, self.reuses);
+        let activity = self.book.activity();
+        prop_assert_eq!(activity.connects, self.connects);
+        prop_assert_eq!(activity.released, self.releases);
+        prop_assert_eq!(activity.reuses, self.reuses);
         for waiter in self.waiting.iter().filter(|w| !w.gone.get()) {
             let key = waiter.key;
             let (idle, _, _) = count(key);

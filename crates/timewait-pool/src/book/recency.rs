@@ -71,7 +71,7 @@ pub(crate) struct Recency<K> {
 }
 
 /// Where a key's place in one order is kept.
-pub(crate) type Place<I> = fn(&mut KeyBook<I>) -> &mut Option<u64>;
+pub(crate) type Place = fn(&mut KeyBook) -> &mut Option<u64>;
 
 impl<K: Key> Recency<K> {
     pub(crate) fn new() -> Self {
@@ -93,16 +93,19 @@ impl<K: Key> Recency<K> {
     }
 
     /// Visits the keys of the order from the least recently used, and
-    /// returns the first one that `judge` takes or keeps.
+    /// returns the first one that `judge` takes or keeps. `refresh` brings
+    /// a visited key's `last_used` up to date first (with uses the books
+    /// learn of late).
     ///
     /// Each visited key costs O(log n); keys skipped or left are the only
     /// ones visited before the one found, so callers skip only keys that
     /// some limit bounds, and let go of those that no longer belong.
-    pub(crate) fn find<I>(
+    pub(crate) fn find(
         &mut self,
-        keys: &mut KeyMap<K, KeyBook<I>>,
-        place: Place<I>,
-        mut judge: impl FnMut(&K, &mut KeyBook<I>) -> Verdict,
+        keys: &mut KeyMap<K, KeyBook>,
+        place: Place,
+        mut refresh: impl FnMut(&K, &mut KeyBook),
+        mut judge: impl FnMut(&K, &mut KeyBook) -> Verdict,
     ) -> Option<K> {
         let mut skipped = Vec::new();
         let found = loop {
@@ -115,6 +118,7 @@ impl<K: Key> Recency<K> {
             if *place(state) != Some(entry.tick) {
                 continue;
             }
+            refresh(&entry.key, state);
             // Used since it was stamped: it goes back with its current stamp.
             if state.last_used != entry.tick {
                 *place(state) = Some(state.last_used);
@@ -145,7 +149,7 @@ impl<K: Key> Recency<K> {
     /// Drops the dead entries once they could outnumber the live ones, so
     /// that forgetting keys never grows the order: amortized O(1) a
     /// forgotten key.
-    pub(crate) fn compact<I>(&mut self, keys: &mut KeyMap<K, KeyBook<I>>, place: Place<I>) {
+    pub(crate) fn compact(&mut self, keys: &mut KeyMap<K, KeyBook>, place: Place) {
         if self.heap.len() <= 2 * keys.len() + 16 {
             return;
         }
@@ -169,10 +173,11 @@ mod tests {
 
     use crate::book::keymap::KeyHasher;
 
-    type Keys = KeyMap<u32, KeyBook<()>>;
+    type Keys = KeyMap<u32, KeyBook>;
 
     fn remember(keys: &mut Keys, recency: &mut Recency<u32>, key: u32, tick: u64) {
-        let state = keys.get_or_insert_with(&key, || KeyBook::new(tick));
+        let hash = keys.hasher().hash(&key);
+        let state = keys.get_or_insert_with(&key, || KeyBook::new(hash, tick));
         recency.insert(&key, place_all(state), tick);
     }
 
@@ -187,7 +192,7 @@ mod tests {
     }
 
     fn take_first(recency: &mut Recency<u32>, keys: &mut Keys) -> Option<u32> {
-        recency.find(keys, place_all, |_, _| Verdict::Take)
+        recency.find(keys, place_all, |_, _| {}, |_, _| Verdict::Take)
     }
 
     fn take_if(accept: bool) -> Verdict {
@@ -211,7 +216,12 @@ mod tests {
     #[test]
     fn a_skipped_key_keeps_its_place() {
         let (mut keys, mut recency) = keys_used_in_order(3);
-        let found = recency.find(&mut keys, place_all, |_, s| take_if(s.last_used != 0));
+        let found = recency.find(
+            &mut keys,
+            place_all,
+            |_, _| {},
+            |_, s| take_if(s.last_used != 0),
+        );
         assert_eq!(found, Some(1));
         keys.remove(&1);
         assert_eq!(recency.len(), 2);
@@ -221,19 +231,29 @@ mod tests {
     #[test]
     fn a_kept_key_stays_and_a_key_that_left_is_not_visited_again() {
         let (mut keys, mut recency) = keys_used_in_order(3);
-        let found = recency.find(&mut keys, place_all, |&k, _| {
-            if k == 0 {
-                Verdict::Leave
-            } else {
-                Verdict::Keep
-            }
-        });
+        let found = recency.find(
+            &mut keys,
+            place_all,
+            |_, _| {},
+            |&k, _| {
+                if k == 0 {
+                    Verdict::Leave
+                } else {
+                    Verdict::Keep
+                }
+            },
+        );
         assert_eq!(found, Some(1));
         let mut visited = Vec::new();
-        let none = recency.find(&mut keys, place_all, |&k, _| {
-            visited.push(k);
-            Verdict::Skip
-        });
+        let none = recency.find(
+            &mut keys,
+            place_all,
+            |_, _| {},
+            |&k, _| {
+                visited.push(k);
+                Verdict::Skip
+            },
+        );
         assert_eq!(none, None);
         assert_eq!(visited, [1, 2], "0 left the order; 1 was kept");
         // Inserted again, the key that left is back.
@@ -251,10 +271,15 @@ mod tests {
         remember(&mut keys, &mut recency, 7, 2);
         assert_eq!(recency.len(), 2);
         let mut visits = 0;
-        let none = recency.find(&mut keys, place_all, |_, _| {
-            visits += 1;
-            Verdict::Skip
-        });
+        let none = recency.find(
+            &mut keys,
+            place_all,
+            |_, _| {},
+            |_, _| {
+                visits += 1;
+                Verdict::Skip
+            },
+        );
         assert_eq!((none, visits), (None, 1));
     }
 

@@ -83,7 +83,12 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             entry.activity.retired.count(*closed_by);
             *entry.activity.reasons.counter(*cause) += 1;
             if *cause == Cause::Unreleased {
-                warning = entry.unreleased.check(&entry.activity, now);
+                // The key's whole activity: its idle set counts its reuses.
+                let mut activity = entry.activity;
+                if let Some(counted) = self.idle.with(entry.hash, key, |set| set.counted) {
+                    counted.add_to(&mut activity);
+                }
+                warning = entry.unreleased.check(&activity, now);
             }
         }
         if closed_by.leaves_local_time_wait() {
@@ -99,7 +104,7 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
         let now = now.into_std();
         let mut total = KeyStats {
             local_time_wait: self.ledger.total_live(now),
-            activity: self.activity,
+            activity: self.activity(),
             ..KeyStats::default()
         };
         let mut waiting: HashMap<&K, usize> = HashMap::new();
@@ -111,7 +116,10 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             .iter()
             .map(|(k, entry)| {
                 let waiting = waiting.get(k).copied().unwrap_or(0);
-                (k.clone(), entry.stats(&self.ledger, now, waiting))
+                let stats = self.idle.with(entry.hash, k, |set| {
+                    entry.stats(set, &self.ledger, now, waiting)
+                });
+                (k.clone(), stats.unwrap_or_default())
             })
             .collect();
         for (_, s) in &keys {

@@ -30,12 +30,16 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
         let mut sooner = |deadline: Instant| {
             next = Some(next.map_or(deadline, |n| n.min(deadline)));
         };
-        for entry in self.keys.values_mut() {
+        // Forgotten first, so that a release parking meanwhile either is
+        // swept below or asks for a round itself (see the idle sets'
+        // concurrency note).
+        self.idle.set_next_reap(None);
+        self.idle.for_each(|_, set| {
             let mut i = 0;
-            while i < entry.idle.len() {
-                match entry.idle.get(i).and_then(|parked| parked.times.deadline) {
+            while i < set.parked.len() {
+                match set.parked.get(i).and_then(|parked| parked.times.deadline) {
                     Some(deadline) if deadline <= now => {
-                        if let Some(parked) = entry.idle.remove(i) {
+                        if let Some(parked) = set.parked.remove(i) {
                             expired.push(parked.item);
                         }
                     }
@@ -46,12 +50,13 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
                     None => i += 1,
                 }
             }
-        }
+        });
         let mut timed_out = Vec::new();
         if let Some(waiting) = self.queue.expire(now, &mut timed_out) {
             sooner(waiting);
         }
-        self.next_reap = next;
+        self.set_next_reap(next);
+        self.publish_queue();
         self.ledger.expire(now.into_std());
         Sweep {
             expired,
@@ -66,11 +71,14 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
     /// units stay counted until the caller retires them).
     pub(crate) fn close(&mut self) -> (Vec<W>, Vec<(K, I)>) {
         self.closed = true;
+        // Closed first: no release parks without the books from here on.
+        self.idle.close();
         let waiting = self.queue.drain().into_iter().map(|q| q.waiter).collect();
+        self.publish_queue();
         let mut idle = Vec::new();
-        for (key, entry) in self.keys.iter_mut() {
-            idle.extend(entry.idle.drain(..).map(|p| (key.clone(), p.item)));
-        }
+        self.idle.for_each(|key, set| {
+            idle.extend(set.parked.drain(..).map(|p| (key.clone(), p.item)));
+        });
         (waiting, idle)
     }
 }

@@ -8,7 +8,9 @@
 //!
 //! # Concurrency note
 //!
-//! Each step takes the lock once, for the books' step alone. Handoffs are
+//! A checkout first asks its key's stripe of idle connections alone (no
+//! pool-wide lock); failing that, each step takes the books' lock once, for
+//! the books' step alone. Handoffs are
 //! sent, and evicted connections retired, after the lock is released: a
 //! send wakes a task, a retirement may close a socket, and a slot whose
 //! send failed takes the lock again when it is dropped.
@@ -61,7 +63,8 @@ pub(crate) fn carry_out<K: Key, C: Connection>(
     for (waiter, key) in effects.room {
         // A waiter gone since it was chosen gives the slot back, and
         // dropping the slot passes its unit on.
-        let slot = Slot::connecting(key, shared.weak());
+        let hash = shared.key_hasher.hash(&key);
+        let slot = Slot::connecting(key, hash, shared.weak());
         if let Err(handoff) = waiter.send(Handoff::Slot(slot)) {
             drop(handoff);
         }
@@ -95,6 +98,15 @@ impl<K: Key, C: Connection> Shared<K, C> {
         refused: bool,
         deadline: Option<Deadline>,
     ) -> Acquire<K, C> {
+        let hash = self.key_hasher.hash(key);
+        if !refused && self.idle.is_quiet() {
+            // The common case: an idle connection of the key, from its
+            // stripe alone.
+            if let Some((idle, times)) = self.idle.lend(hash, key) {
+                let (conn, slot) = idle.into_lent();
+                return Acquire::Idle(conn, slot, times);
+            }
+        }
         let mut effects = Effects::new();
         let mut receiver = None;
         let wait = || {
@@ -104,7 +116,6 @@ impl<K: Key, C: Connection> Shared<K, C> {
             receiver = Some((rx, deadline));
             (tx, deadline.0)
         };
-        let hash = self.key_hasher.hash(key);
         let lent = self
             .state
             .lock()
@@ -115,7 +126,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
                 let (conn, slot) = idle.into_lent();
                 Acquire::Idle(conn, slot, times)
             }
-            Lend::Connect => Acquire::Connect(Slot::connecting(key.clone(), self.weak())),
+            Lend::Connect => Acquire::Connect(Slot::connecting(key.clone(), hash, self.weak())),
             Lend::Wait => match receiver {
                 Some((rx, deadline)) => Acquire::Wait(Waiter::new(rx), deadline),
                 // The books queue a checkout only with the waiter it made.

@@ -5,7 +5,9 @@
 //!
 //! # Concurrency note
 //!
-//! The lock is taken for the books' step alone. Retirements (which may
+//! A release parks in its key's stripe of idle connections alone when the
+//! stripe allows it (nothing waits, the pool is open, the reaper is due);
+//! otherwise the books' lock is taken for the books' step alone. Retirements (which may
 //! look at the socket once) run outside it, and so does the send that hands
 //! a connection to a waiter (which wakes the waiter's task).
 //!
@@ -58,18 +60,32 @@ impl<K: Key, C: Connection> Shared<K, C> {
         }
         let mut item = Idle::new(conn, slot);
         loop {
-            // Read before the lock: a clock read is a large part of what
-            // a check-in would otherwise hold the lock for.
+            // Read before any lock: a clock read is a large part of what a
+            // check-in would otherwise hold one for.
             let now = Instant::now();
             let times = IdleTimes {
                 since: Some(now),
                 deadline: self.idle_deadline(&item.conn, now),
             };
-            let hash = self.key_hasher.hash(item.slot.key());
-            let checked_in =
-                self.state
-                    .lock()
-                    .checkin(item, hash, std::mem::take(&mut released), times);
+            let hash = item.slot.hash();
+            let released_now = std::mem::take(&mut released);
+            // The common case: parked in its key's stripe alone.
+            let parked = if self.idle.is_quiet() {
+                self.idle.park(hash, item, released_now, times)
+            } else {
+                Err(item)
+            };
+            item = match parked {
+                Ok(displaced) => {
+                    if let Some(idle) = displaced {
+                        let (conn, slot) = idle.into_lent();
+                        self.retire(slot, conn, RetireReason::Evicted);
+                    }
+                    return;
+                }
+                Err(item) => item,
+            };
+            let checked_in = self.state.lock().checkin(item, hash, released_now, times);
             match checked_in {
                 Checkin::Parked {
                     displaced,

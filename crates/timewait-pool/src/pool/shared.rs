@@ -8,6 +8,11 @@
 //! Work that may take the lock again (dropping an armed [`Slot`], retiring a
 //! connection) or that calls into the connection (health checks) happens
 //! after the guard is dropped.
+//!
+//! The books' idle sets have locks of their own, one per stripe of keys: a
+//! checkout served by an idle connection and a release that parks one take
+//! only their key's stripe, and everything else takes the books' lock and
+//! then the stripes it needs (see `book/idle.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -15,7 +20,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use timewait_core::budget::Admission;
 use timewait_core::ledger::{Destination, TimeWaitLedger};
 
-use crate::book::{Book, KeyHasher};
+use crate::book::{Book, IdleSets, KeyHasher};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
@@ -32,6 +37,8 @@ use crate::stats::{Activity, Outcome, PoolStats};
 pub(crate) struct Shared<K: Key, C: Connection> {
     pub(crate) config: PoolConfig<K, C>,
     pub(super) state: Mutex<Books<K, C>>,
+    /// The books' idle sets, for the steps that need nothing else of them.
+    pub(super) idle: Arc<IdleSets<K, Idle<K, C>>>,
     /// Set once with the state's `closed`, readable without the lock.
     closed: AtomicBool,
     pub(crate) retiring: AtomicUsize,
@@ -58,6 +65,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
         let books = Book::new(config.limits, ledger, key_hasher.clone());
         Arc::new(Shared {
             config,
+            idle: Arc::clone(books.idle_sets()),
             state: Mutex::new(books),
             closed: AtomicBool::new(false),
             retiring: AtomicUsize::new(0),

@@ -2,6 +2,7 @@
 
 use std::sync::Weak;
 
+use crate::book::KeyHash;
 use crate::connection::Connection;
 use crate::key::Key;
 use crate::pool::shared::Shared;
@@ -17,6 +18,8 @@ use crate::pool::shared::Shared;
 /// while the pool's lock is held, since releasing takes the lock.
 pub(crate) struct Slot<K: Key, C: Connection> {
     key: K,
+    /// The key's hash under the pool's hasher, taken once at checkout.
+    hash: KeyHash,
     shared: Weak<Shared<K, C>>,
     connecting: bool,
     armed: bool,
@@ -24,9 +27,10 @@ pub(crate) struct Slot<K: Key, C: Connection> {
 
 impl<K: Key, C: Connection> Slot<K, C> {
     /// A slot for a connection not made yet; counted as connecting.
-    pub(crate) fn connecting(key: K, shared: Weak<Shared<K, C>>) -> Self {
+    pub(crate) fn connecting(key: K, hash: KeyHash, shared: Weak<Shared<K, C>>) -> Self {
         Slot {
             key,
+            hash,
             shared,
             connecting: true,
             armed: true,
@@ -35,6 +39,10 @@ impl<K: Key, C: Connection> Slot<K, C> {
 
     pub(crate) fn key(&self) -> &K {
         &self.key
+    }
+
+    pub(crate) fn hash(&self) -> KeyHash {
+        self.hash
     }
 
     pub(crate) fn shared(&self) -> &Weak<Shared<K, C>> {

@@ -1,0 +1,454 @@
+//! Every key's idle connections, in stripes chosen by the key's hash, each
+//! stripe under its own lock: the part of the books that a checkout served
+//! by an idle connection, and a release that parks one, touch.
+//!
+//! Those two are most of a pool's steps, and they need nothing of the rest
+//! of the books when no limit binds: a checkout that finds an idle
+//! connection of its key takes it (the key's unit moves from idle to lent,
+//! so no count changes); a release parks its connection when nothing waits
+//! anywhere, the pool is open, and the reaper is already due by the new
+//! deadline. So they take only their key's stripe ([`IdleSets::lend`],
+//! [`IdleSets::park`]), and different keys rarely meet on one lock. Every
+//! other step goes through the books, under the pool's lock, and takes the
+//! stripes it needs after it: the order is always the books, then a stripe.
+//!
+//! # Concurrency note
+//!
+//! A fast park must never strand what the books decided without seeing it.
+//! Each of the three things it checks ([`Gate`]) is written by the books
+//! *before* they look into the stripes, and read by a park under its
+//! stripe's lock: a park that ran before the books looked at its stripe is
+//! seen by them; one that runs after sees what they wrote, and goes through
+//! the books instead. So:
+//! - a checkout about to wait first counts itself queued, then looks for an
+//!   idle connection of its key or one of another key to evict: a release
+//!   either parked where it looks, or sees the queue and hands over;
+//! - a reaper round first forgets its next deadline, then sweeps: a release
+//!   either parked where it sweeps, or sees no round due and asks for one;
+//! - a shutdown first closes the gate, then drains the sets.
+//!
+//! The stripe's lock orders the two sides (a write before the books take
+//! the lock, a read after the park takes it), so the gate's atomics need no
+//! ordering of their own. The books write the flag of waiting checkouts
+//! only when it flips: while checkouts keep waiting (a busy key at its
+//! limit), its cache line is not written at all.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use hashbrown::HashTable;
+use tokio::time::Instant;
+
+use crate::book::checkin::Keyed;
+use crate::book::keymap::{KeyHash, KeyHasher};
+use crate::book::keys::{IdleTimes, Parked};
+use crate::key::Key;
+use crate::lock::Mutex;
+use crate::stats::Activity;
+
+/// One key's idle connections, and what the stripe counts for it.
+#[derive(Debug)]
+pub(crate) struct IdleSet<I> {
+    /// LIFO at the back (the warmest connection is lent first); the front is
+    /// the one idle longest, evicted first.
+    pub(crate) parked: VecDeque<Parked<I>>,
+    /// Reuses and releases counted under the stripe's lock (by either
+    /// path): the key's and the pool's counts are the books' plus these.
+    pub(crate) counted: Counted,
+    /// Connections lent from the set since the key was remembered: a change
+    /// tells the books' order by recency that the key was used.
+    pub(crate) lends: u64,
+    /// Whether the key is in the books' order of keys with idle
+    /// connections, where the total cap looks for one to evict. A park into
+    /// a set not in it goes through the books, which put it there.
+    pub(crate) listed: bool,
+}
+
+/// What an idle set counts: two counters rather than a whole [`Activity`],
+/// so that a stripe's entries stay small and a lookup touches few cache
+/// lines.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counted {
+    pub(crate) reuses: u64,
+    pub(crate) released: u64,
+}
+
+impl Counted {
+    /// Adds these counts to `activity`.
+    pub(crate) fn add_to(self, activity: &mut Activity) {
+        activity.reuses += self.reuses;
+        activity.released += self.released;
+    }
+}
+
+impl<I> IdleSet<I> {
+    fn new() -> Self {
+        IdleSet {
+            parked: VecDeque::new(),
+            counted: Counted::default(),
+            lends: 0,
+            listed: false,
+        }
+    }
+
+    /// Takes the warmest idle connection, counted as a reuse.
+    pub(crate) fn lend(&mut self) -> Option<(I, IdleTimes)> {
+        let parked = self.parked.pop_back()?;
+        self.counted.reuses += 1;
+        self.lends += 1;
+        Some((parked.item, parked.times))
+    }
+
+    /// Parks `item`; at `max_idle`, the connection idle longest makes room
+    /// and is returned (its unit still counted).
+    pub(crate) fn park(&mut self, item: I, times: IdleTimes, max_idle: usize) -> Option<I> {
+        let displaced = if self.parked.len() >= max_idle {
+            self.parked.pop_front().map(|parked| parked.item)
+        } else {
+            None
+        };
+        self.parked.push_back(Parked { item, times });
+        displaced
+    }
+}
+
+/// What the books tell a fast park, without their lock (see the
+/// [module](self)).
+#[derive(Debug)]
+struct Gate {
+    closed: AtomicBool,
+    /// Checkouts wait (gone ones included), or one is deciding whether it
+    /// waits.
+    waiting: AtomicBool,
+    /// The reaper's next round, in nanoseconds since `epoch`; `NO_ROUND`
+    /// when none is due.
+    next_reap: AtomicU64,
+    epoch: Instant,
+}
+
+const NO_ROUND: u64 = u64::MAX;
+
+impl Gate {
+    fn is_quiet(&self) -> bool {
+        !self.closed.load(Ordering::Relaxed) && !self.waiting.load(Ordering::Relaxed)
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(since).unwrap_or(NO_ROUND - 1)
+    }
+
+    /// Whether a park may skip the books: nothing waits, the pool is open,
+    /// and the reaper comes by `deadline` anyway.
+    fn lets_park(&self, deadline: Option<Instant>) -> bool {
+        if !self.is_quiet() {
+            return false;
+        }
+        match deadline {
+            None => true,
+            Some(deadline) => {
+                let next = self.next_reap.load(Ordering::Relaxed);
+                next != NO_ROUND && self.nanos(deadline) >= next
+            }
+        }
+    }
+}
+
+/// A lock padded to its own cache lines, so that stripes used from
+/// different cores do not share one.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Stripe<K, I>(Mutex<HashTable<(K, IdleSet<I>)>>);
+
+/// Every key's idle set, striped by the key's hash (see the [module](self)).
+#[derive(Debug)]
+pub(crate) struct IdleSets<K, I> {
+    stripes: Box<[Stripe<K, I>]>,
+    /// Stripe count less one (a power of two less one).
+    mask: usize,
+    max_idle: usize,
+    gate: Gate,
+}
+
+/// The most stripes a pool has; a pool with fewer keys has fewer. As many
+/// as that on any machine: what they save is not only two threads meeting
+/// on one lock, but a stripe's lock moving between cores' caches whenever
+/// two threads use keys of the same stripe in turn.
+const MAX_STRIPES: usize = 64;
+
+impl<K: Key, I> IdleSets<K, I> {
+    /// Sets for at most `max_keys` keys, each of at most `max_idle`
+    /// connections.
+    pub(crate) fn new(max_keys: usize, max_idle: usize) -> Self {
+        let count = max_keys.clamp(1, MAX_STRIPES).next_power_of_two();
+        let stripes = (0..count)
+            .map(|_| Stripe(Mutex::new(HashTable::new())))
+            .collect();
+        IdleSets {
+            stripes,
+            mask: count - 1,
+            max_idle,
+            gate: Gate {
+                closed: AtomicBool::new(false),
+                waiting: AtomicBool::new(false),
+                next_reap: AtomicU64::new(NO_ROUND),
+                epoch: Instant::now(),
+            },
+        }
+    }
+
+    fn stripe(&self, hash: KeyHash) -> &Mutex<HashTable<(K, IdleSet<I>)>> {
+        // The bits above those that pick a bucket inside a stripe's table,
+        // and below those its control bytes keep.
+        let index = (hash.bits() >> 32) as usize & self.mask;
+        &self.stripes[index].0
+    }
+
+    /// Whether nothing waits and the pool is open, as last told: when
+    /// checkouts wait, idle connections are rare (each release goes to a
+    /// waiter), and the fast steps would mostly take a stripe's lock for
+    /// nothing before the books'. A hint only: [`park`](Self::park) checks
+    /// again under its stripe's lock.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.gate.is_quiet()
+    }
+
+    /// The fast checkout: the warmest idle connection of `key`, counted as
+    /// a reuse, if it has one.
+    pub(crate) fn lend(&self, hash: KeyHash, key: &K) -> Option<(I, IdleTimes)> {
+        let mut sets = self.stripe(hash).lock();
+        let (_, set) = sets.find_mut(hash.bits(), |(k, _)| k == key)?;
+        set.lend()
+    }
+
+    /// The fast check-in: parks `item` (released, if `released`) with
+    /// `times` when nothing of the rest of the books is needed; at the key's
+    /// idle limit, returns the connection it displaced. Gives `item` back
+    /// when the books must take it.
+    pub(crate) fn park(
+        &self,
+        hash: KeyHash,
+        item: I,
+        released: bool,
+        times: IdleTimes,
+    ) -> Result<Option<I>, I>
+    where
+        I: Keyed<K>,
+    {
+        let mut sets = self.stripe(hash).lock();
+        // Read under the stripe's lock: see the module's concurrency note.
+        if !self.gate.lets_park(times.deadline) {
+            return Err(item);
+        }
+        let key = item.key();
+        let Some((_, set)) = sets.find_mut(hash.bits(), |(k, _)| k == key) else {
+            return Err(item);
+        };
+        if !set.listed {
+            return Err(item);
+        }
+        if released {
+            set.counted.released += 1;
+        }
+        Ok(set.park(item, times, self.max_idle))
+    }
+
+    /// The books' check-in: parks `item` in the set of `key`, which joins
+    /// the order of keys with idle connections (the books put it there);
+    /// returns the connection it displaced, or gives `item` back if the key
+    /// has no set.
+    pub(crate) fn park_listed(
+        &self,
+        hash: KeyHash,
+        item: I,
+        times: IdleTimes,
+    ) -> Result<Option<I>, I>
+    where
+        I: Keyed<K>,
+    {
+        let mut sets = self.stripe(hash).lock();
+        let key = item.key();
+        let Some((_, set)) = sets.find_mut(hash.bits(), |(k, _)| k == key) else {
+            return Err(item);
+        };
+        set.listed = true;
+        Ok(set.park(item, times, self.max_idle))
+    }
+
+    /// Runs `f` on the set of `key`, if the key is remembered.
+    pub(crate) fn with<R>(
+        &self,
+        hash: KeyHash,
+        key: &K,
+        f: impl FnOnce(&mut IdleSet<I>) -> R,
+    ) -> Option<R> {
+        let mut sets = self.stripe(hash).lock();
+        let (_, set) = sets.find_mut(hash.bits(), |(k, _)| k == key)?;
+        Some(f(set))
+    }
+
+    /// An empty set for a key the books now remember.
+    pub(crate) fn insert(&self, hasher: &KeyHasher, hash: KeyHash, key: &K) {
+        let mut sets = self.stripe(hash).lock();
+        if sets.find(hash.bits(), |(k, _)| k == key).is_none() {
+            sets.insert_unique(hash.bits(), (key.clone(), IdleSet::new()), |(k, _)| {
+                hasher.hash(k).bits()
+            });
+        }
+    }
+
+    /// Takes out the set of a key the books forget.
+    pub(crate) fn remove(&self, hash: KeyHash, key: &K) -> Option<IdleSet<I>> {
+        let mut sets = self.stripe(hash).lock();
+        let entry = sets.find_entry(hash.bits(), |(k, _)| k == key).ok()?;
+        Some(entry.remove().0.1)
+    }
+
+    /// Runs `f` on every set, one stripe locked at a time.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&K, &mut IdleSet<I>)) {
+        for stripe in &*self.stripes {
+            for (key, set) in stripe.0.lock().iter_mut() {
+                f(key, set);
+            }
+        }
+    }
+
+    /// Closes the gate: no park skips the books from now on.
+    pub(crate) fn close(&self) {
+        self.gate.closed.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether checkouts wait (or, before the books look into the stripes,
+    /// one may); written only when it flips.
+    pub(crate) fn set_waiting(&self, waiting: bool) {
+        if self.gate.waiting.load(Ordering::Relaxed) != waiting {
+            self.gate.waiting.store(waiting, Ordering::Relaxed);
+        }
+    }
+
+    /// The reaper's next round (`None`: none due).
+    pub(crate) fn set_next_reap(&self, at: Option<Instant>) {
+        let nanos = at.map_or(NO_ROUND, |at| self.gate.nanos(at));
+        self.gate.next_reap.store(nanos, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use timewait_core::ledger::TimeWaitLedger;
+
+    use super::*;
+    use crate::book::{Book, Checkin, Effects, KeyHasher, Lend, Waiting};
+    use crate::config::Limits;
+
+    #[derive(Debug, PartialEq)]
+    struct Item(u8);
+
+    impl Keyed<u8> for Item {
+        fn key(&self) -> &u8 {
+            &self.0
+        }
+    }
+
+    #[derive(Debug)]
+    struct Waiter;
+
+    impl Waiting for Waiter {
+        fn is_gone(&self) -> bool {
+            false
+        }
+    }
+
+    const KEY: u8 = 7;
+
+    /// Books whose key `KEY` has one connection, lent, and is listed (it
+    /// was parked once through the books).
+    fn one_lent() -> (Book<u8, Item, Waiter>, KeyHash) {
+        let limits = Limits {
+            max_idle_per_key: 1,
+            max_open_per_key: 1,
+            max_total: 4,
+            max_keys: 4,
+            max_retiring: 1,
+        };
+        let ledger = TimeWaitLedger::new(Duration::from_secs(60));
+        let mut book = Book::new(limits, ledger, KeyHasher::default());
+        let hash = book.keys.hasher().hash(&KEY);
+        let mut effects = Effects::new();
+        let lent = book.lend(&KEY, hash, false, || (Waiter, None), &mut effects);
+        assert!(matches!(lent, Lend::Connect));
+        book.connected(&KEY, None);
+        let parked = book.checkin(Item(KEY), hash, true, IdleTimes::default());
+        assert!(matches!(parked, Checkin::Parked { .. }));
+        let again = book.idle_sets().lend(hash, &KEY);
+        assert!(matches!(again, Some((Item(KEY), _))));
+        (book, hash)
+    }
+
+    #[test]
+    fn a_park_is_fast_when_nothing_waits() {
+        let (book, hash) = one_lent();
+        let parked = book
+            .idle_sets()
+            .park(hash, Item(KEY), true, IdleTimes::default());
+        assert_eq!(parked, Ok(None));
+        assert_eq!(book.activity().released, 2);
+    }
+
+    #[test]
+    fn a_park_while_a_checkout_decides_to_wait_goes_through_the_books() {
+        let (mut book, hash) = one_lent();
+        let sets = Arc::clone(book.idle_sets());
+        let mut refused = None;
+        let mut effects = Effects::new();
+        // The waiter is made after the books looked into the key's idle set
+        // and found it empty, and before the checkout is queued: a release
+        // parking right then must not go where the checkout will not look.
+        let lent = book.lend(
+            &KEY,
+            hash,
+            false,
+            || {
+                refused = sets.park(hash, Item(KEY), true, IdleTimes::default()).err();
+                (Waiter, None)
+            },
+            &mut effects,
+        );
+        assert!(matches!(lent, Lend::Wait));
+        let item = refused.expect("the park was refused, to go through the books");
+        let handed = book.checkin(item, hash, true, IdleTimes::default());
+        assert!(matches!(handed, Checkin::Handoff(Waiter, Item(KEY))));
+    }
+
+    #[test]
+    fn a_park_after_a_shutdown_or_past_the_reapers_round_goes_through_the_books() {
+        let (mut book, hash) = one_lent();
+        let sets = Arc::clone(book.idle_sets());
+        let now = Instant::now();
+        let times = |after: u64| IdleTimes {
+            since: Some(now),
+            deadline: Some(now + Duration::from_secs(after)),
+        };
+        // No round due: a deadline needs one.
+        assert!(sets.park(hash, Item(KEY), true, times(10)).is_err());
+        let parked = book.checkin(Item(KEY), hash, true, times(10));
+        assert!(matches!(
+            parked,
+            Checkin::Parked {
+                wake_reaper: true,
+                ..
+            }
+        ));
+        assert!(sets.lend(hash, &KEY).is_some());
+        // The round at 10 s comes first: a later deadline parks fast, an
+        // earlier one asks for an earlier round.
+        assert!(sets.park(hash, Item(KEY), true, times(5)).is_err());
+        assert_eq!(sets.park(hash, Item(KEY), true, times(20)), Ok(None));
+        assert!(sets.lend(hash, &KEY).is_some());
+        let _ = book.close();
+        assert!(sets.park(hash, Item(KEY), true, times(20)).is_err());
+    }
+}
