@@ -32,17 +32,13 @@ mod parties;
 #[path = "support/tasks.rs"]
 mod tasks;
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
-use timewait::pool::{ClosePolicy, Pool, PoolBuilder};
 use tokio::runtime::Runtime;
 
-use dummy::{Bb8Dummies, DeadpoolDummies, MakeDummy};
-use parties::{Bb8Map, Bb8Pool, Cycle, DeadPool, DeadpoolMap, Parties};
+use parties::{Cycle, KeyedParties, Parties};
 
 /// The key every checkout asks for.
 const KEY: u32 = 7;
@@ -171,45 +167,12 @@ fn bench_keyed<P: Cycle>(
 
 fn keyed(c: &mut Criterion) {
     let runtime = tasks::multi_thread(WORKERS);
-    let timewait = Pool::new(
-        PoolBuilder::new()
-            .close_policy(ClosePolicy::Local)
-            .max_open_per_key(PER_KEY)
-            .max_idle_per_key(PER_KEY)
-            .max_total(KEYS as usize * PER_KEY)
-            .max_keys(KEYS as usize)
-            .build()
-            .expect("a valid configuration"),
-        MakeDummy,
-    );
-    let deadpool = DeadpoolMap(Arc::new(
-        (0..KEYS)
-            .map(|key| {
-                let pool = DeadPool::builder(DeadpoolDummies)
-                    .max_size(PER_KEY)
-                    .build()
-                    .expect("a valid configuration");
-                (key, pool)
-            })
-            .collect(),
-    ));
-    let bb8 = Bb8Map(Arc::new(runtime.block_on(async {
-        let mut pools = HashMap::new();
-        for key in 0..KEYS {
-            let pool = Bb8Pool::builder()
-                .max_size(PER_KEY as u32)
-                .build(Bb8Dummies)
-                .await
-                .unwrap_or_else(|never| match never {});
-            pools.insert(key, pool);
-        }
-        pools
-    })));
+    let parties = KeyedParties::new(&runtime, KEYS, PER_KEY);
     let mut group = c.benchmark_group("checkout/keyed");
     configure(&mut group);
-    bench_keyed(&mut group, &runtime, "timewait", timewait);
-    bench_keyed(&mut group, &runtime, "deadpool", deadpool);
-    bench_keyed(&mut group, &runtime, "bb8", bb8);
+    bench_keyed(&mut group, &runtime, "timewait", parties.timewait);
+    bench_keyed(&mut group, &runtime, "deadpool", parties.deadpool);
+    bench_keyed(&mut group, &runtime, "bb8", parties.bb8);
     group.finish();
 }
 

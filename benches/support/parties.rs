@@ -119,6 +119,57 @@ impl Parties {
     }
 }
 
+/// The parties of `checkout/keyed`: `timewait` with `keys` keys of at most
+/// `per_key` connections; deadpool and bb8 as their users key them, a pool
+/// per key in a map built before any clock starts.
+pub(crate) struct KeyedParties {
+    pub(crate) timewait: TimewaitPool,
+    pub(crate) deadpool: DeadpoolMap,
+    pub(crate) bb8: Bb8Map,
+}
+
+impl KeyedParties {
+    pub(crate) fn new(runtime: &Runtime, keys: u32, per_key: usize) -> KeyedParties {
+        let timewait = Pool::new(
+            PoolBuilder::new()
+                .close_policy(ClosePolicy::Local)
+                .max_open_per_key(per_key)
+                .max_idle_per_key(per_key)
+                .max_total(keys as usize * per_key)
+                .max_keys(keys as usize)
+                .build()
+                .expect("a valid configuration"),
+            MakeDummy,
+        );
+        let deadpool = (0..keys)
+            .map(|key| {
+                let pool = DeadPool::builder(DeadpoolDummies)
+                    .max_size(per_key)
+                    .build()
+                    .expect("a valid configuration");
+                (key, pool)
+            })
+            .collect();
+        let bb8 = runtime.block_on(async {
+            let mut pools = HashMap::new();
+            for key in 0..keys {
+                let pool = Bb8Pool::builder()
+                    .max_size(u32::try_from(per_key).expect("a small pool"))
+                    .build(Bb8Dummies)
+                    .await
+                    .unwrap_or_else(|never| match never {});
+                pools.insert(key, pool);
+            }
+            pools
+        });
+        KeyedParties {
+            timewait,
+            deadpool: DeadpoolMap(Arc::new(deadpool)),
+            bb8: Bb8Map(Arc::new(bb8)),
+        }
+    }
+}
+
 /// deadpool as its users key it: a pool per key.
 #[derive(Clone)]
 pub(crate) struct DeadpoolMap(pub(crate) Arc<HashMap<u32, DeadPool>>);
