@@ -69,23 +69,27 @@ impl<K: Key, I: Keyed<K>, W: Waiting> Book<K, I, W> {
         times: IdleTimes,
     ) -> Checkin<I, W> {
         let key = item.key();
-        if released {
-            self.count_released(key, hash);
+        // Counted in the books' share: a check-in through the books looks
+        // into its key's idle set only to park there.
+        let released = i64::from(released);
+        let refusal = if self.closed {
+            Some(Refusal::Closed)
+        } else if self.room_wanted_before(key) {
+            Some(Refusal::RoomWanted)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            self.count_in_books(key, hash, 0, released);
+            return Checkin::Refused(refusal, item);
         }
-        if self.closed {
-            return Checkin::Refused(Refusal::Closed, item);
+        if let Some(waiter) = self.take_waiter_of(key) {
+            // Counted as handed over, like a reuse taken by `lend`;
+            // uncounted if it is not lent after all.
+            self.count_in_books(key, hash, 1, released);
+            return Checkin::Handoff(waiter, item);
         }
-        if !self.queue.is_empty() {
-            if self.room_wanted_before(key) {
-                return Checkin::Refused(Refusal::RoomWanted, item);
-            }
-            if let Some(waiter) = self.take_waiter_of(key) {
-                // Counted as handed over, like a reuse taken by `lend`;
-                // uncounted if it is not lent after all.
-                self.count_reuse(key);
-                return Checkin::Handoff(waiter, item);
-            }
-        }
+        self.count_in_books(key, hash, 0, released);
         let Some(entry) = self.keys.get_mut_hashed(hash, key) else {
             return Checkin::Refused(Refusal::KeyForgotten, item);
         };
@@ -102,15 +106,6 @@ impl<K: Key, I: Keyed<K>, W: Waiting> Book<K, I, W> {
         Checkin::Parked {
             displaced,
             wake_reaper,
-        }
-    }
-
-    /// Counts a release of `key`: in its idle set, or in the pool's counts
-    /// if the key is not remembered.
-    fn count_released(&mut self, key: &K, hash: KeyHash) {
-        let counted = self.idle.with(hash, key, |set| set.counted.released += 1);
-        if counted.is_none() {
-            self.activity.released += 1;
         }
     }
 }

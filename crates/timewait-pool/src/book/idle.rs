@@ -73,11 +73,29 @@ pub(crate) struct Counted {
     pub(crate) released: u64,
 }
 
-impl Counted {
-    /// Adds these counts to `activity`.
+/// The books' share of a key's (or the pool's) reuses and releases: what
+/// they counted (a connection handed to a waiter, a release through them),
+/// less the reuses they took back. A reuse counted by an idle set and taken
+/// back by the books (its connection failed its check) leaves the share
+/// below zero; its sum with the sets' counts is exact.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tally {
+    pub(crate) reuses: i64,
+    pub(crate) released: i64,
+}
+
+impl Tally {
+    /// Adds an idle set's counts.
+    pub(crate) fn add(&mut self, counted: Counted) {
+        self.reuses = self.reuses.saturating_add_unsigned(counted.reuses);
+        self.released = self.released.saturating_add_unsigned(counted.released);
+    }
+
+    /// `activity` with this share (and the sets' counts added to it) in its
+    /// reuses and releases.
     pub(crate) fn add_to(self, activity: &mut Activity) {
-        activity.reuses += self.reuses;
-        activity.released += self.released;
+        activity.reuses = activity.reuses.saturating_add_signed(self.reuses);
+        activity.released = activity.released.saturating_add_signed(self.released);
     }
 }
 
@@ -253,7 +271,7 @@ impl<K: Key, I> IdleSets<K, I> {
         Ok(set.park(item, times, self.max_idle))
     }
 
-    /// The books' check-in: parks `item` in the set of `key`, which joins
+    /// The books' check-in: parks `item` in the set of its key, which joins
     /// the order of keys with idle connections (the books put it there);
     /// returns the connection it displaced, or gives `item` back if the key
     /// has no set.

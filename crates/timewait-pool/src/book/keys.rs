@@ -4,7 +4,7 @@
 use timewait_core::ledger::{Destination, TimeWaitLedger};
 use tokio::time::Instant;
 
-use crate::book::idle::IdleSet;
+use crate::book::idle::{IdleSet, Tally};
 use crate::book::keymap::KeyHash;
 use crate::book::unreleased::UnreleasedWatch;
 use crate::stats::{Activity, KeyStats};
@@ -44,6 +44,8 @@ pub(crate) struct KeyBook {
     pub(crate) places: Places,
     /// Counted by the books; its idle set counts reuses and releases.
     pub(crate) activity: Activity,
+    /// The books' share of its reuses and releases.
+    pub(crate) tally: Tally,
     pub(crate) unreleased: UnreleasedWatch,
 }
 
@@ -83,8 +85,18 @@ impl KeyBook {
             seen_lends: 0,
             places: Places::default(),
             activity: Activity::default(),
+            tally: Tally::default(),
             unreleased: UnreleasedWatch::default(),
         }
+    }
+
+    /// The key's whole activity: the books' counts and its idle set's.
+    pub(crate) fn activity_with<I>(&self, set: &IdleSet<I>) -> Activity {
+        let mut activity = self.activity;
+        let mut tally = self.tally;
+        tally.add(set.counted);
+        tally.add_to(&mut activity);
+        activity
     }
 
     /// The key's snapshot, with its idle set; `waiting` is counted from
@@ -97,8 +109,7 @@ impl KeyBook {
         waiting: usize,
     ) -> KeyStats {
         let idle = set.parked.len();
-        let mut activity = self.activity;
-        set.counted.add_to(&mut activity);
+        let activity = self.activity_with(set);
         KeyStats {
             open: self.open,
             idle,

@@ -46,7 +46,7 @@ pub(crate) use keys::{IdleTimes, KeyBook};
 pub(crate) use lend::{Effects, Lend};
 pub(crate) use queue::Waiting;
 
-use idle::IdleSet;
+use idle::{IdleSet, Tally};
 use keymap::KeyMap;
 use keys::{place_all, place_empty, place_idle};
 use queue::Queue;
@@ -61,9 +61,13 @@ pub(crate) struct Book<K: Key, I, W> {
     idle: Arc<IdleSets<K, I>>,
     pub(crate) total_open: usize,
     pub(crate) ledger: TimeWaitLedger,
-    /// Activity of every key, forgotten ones included, but for what the
-    /// idle sets of remembered keys count (see [`Book::activity`]).
+    /// Activity of every key, forgotten ones included, but for the reuses
+    /// and releases the idle sets of remembered keys count and the books'
+    /// share of them (see [`Book::activity`]).
     activity: Activity,
+    /// The books' share of the pool's reuses and releases, with the counts
+    /// of forgotten keys' idle sets.
+    tally: Tally,
     /// Counts uses, to order keys by recency.
     tick: u64,
     /// Every key in order of use, for `max_keys`.
@@ -89,6 +93,7 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             total_open: 0,
             ledger,
             activity: Activity::default(),
+            tally: Tally::default(),
             tick: 0,
             recency: Recency::new(),
             empty_keys: Recency::new(),
@@ -107,8 +112,9 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
     /// The pool's activity: the books' counts and the idle sets'.
     pub(crate) fn activity(&self) -> Activity {
         let mut activity = self.activity;
-        self.idle
-            .for_each(|_, set| set.counted.add_to(&mut activity));
+        let mut tally = self.tally;
+        self.idle.for_each(|_, set| tally.add(set.counted));
+        tally.add_to(&mut activity);
         activity
     }
 
@@ -156,7 +162,7 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
     /// A forgotten key's idle set: its counts stay in the pool's, its idle
     /// connections go to `evicted`.
     fn forget_set(&mut self, set: IdleSet<I>, evicted: &mut Vec<I>) {
-        set.counted.add_to(&mut self.activity);
+        self.tally.add(set.counted);
         evicted.extend(set.parked.into_iter().map(|parked| parked.item));
     }
 
@@ -211,32 +217,24 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
         self.total_open = self.total_open.saturating_sub(1);
     }
 
-    /// Takes back a reuse counted for an idle connection of `key` that was
-    /// then not lent: from its idle set, where reuses are counted, or from
-    /// the pool's if the key was forgotten since.
-    ///
-    /// A key with a connection lent (this one) is never forgotten, so the
-    /// reuse is where it was counted.
+    /// Takes back a reuse counted for a connection of `key` that was then
+    /// not lent (it failed its check, or its waiter had gone): from the
+    /// books' share, wherever it was counted (see [`Tally`]).
     pub(crate) fn uncount_reuse(&mut self, key: &K) {
-        let hash = self.keys.hasher().hash(key);
-        let counted = self.idle.with(hash, key, |set| {
-            set.counted.reuses = set.counted.reuses.saturating_sub(1);
-        });
-        if counted.is_none() {
-            self.activity.reuses = self.activity.reuses.saturating_sub(1);
+        self.tally.reuses -= 1;
+        if let Some(entry) = self.keys.get_mut(key) {
+            entry.tally.reuses -= 1;
         }
     }
 
-    /// Counts a reuse of `key` in its idle set, or in the pool's counts if
-    /// the key is not remembered.
-    fn count_reuse(&mut self, key: &K) {
-        let hash = self.keys.hasher().hash(key);
-        if self
-            .idle
-            .with(hash, key, |set| set.counted.reuses += 1)
-            .is_none()
-        {
-            self.activity.reuses += 1;
+    /// Counts reuses and releases of `key` (whose hash is `hash`) in the
+    /// books' share, the key's and the pool's: no look into its idle set.
+    fn count_in_books(&mut self, key: &K, hash: KeyHash, reuses: i64, released: i64) {
+        self.tally.reuses += reuses;
+        self.tally.released += released;
+        if let Some(entry) = self.keys.get_mut_hashed(hash, key) {
+            entry.tally.reuses += reuses;
+            entry.tally.released += released;
         }
     }
 

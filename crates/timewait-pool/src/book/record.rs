@@ -84,11 +84,12 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             *entry.activity.reasons.counter(*cause) += 1;
             if *cause == Cause::Unreleased {
                 // The key's whole activity: its idle set counts its reuses.
-                let mut activity = entry.activity;
-                if let Some(counted) = self.idle.with(entry.hash, key, |set| set.counted) {
-                    counted.add_to(&mut activity);
-                }
-                warning = entry.unreleased.check(&activity, now);
+                let activity = self
+                    .idle
+                    .with(entry.hash, key, |set| entry.activity_with(set));
+                warning = entry
+                    .unreleased
+                    .check(&activity.unwrap_or(entry.activity), now);
             }
         }
         if closed_by.leaves_local_time_wait() {
