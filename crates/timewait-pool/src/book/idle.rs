@@ -157,9 +157,8 @@ impl Gate {
     }
 
     /// Whether a park may skip the books: nothing waits, the pool is open,
-    /// and the reaper comes by the deadline anyway (`deadline`: in
-    /// nanoseconds since `epoch`, worked out before the stripe's lock).
-    fn lets_park(&self, deadline: Option<u64>) -> bool {
+    /// and the reaper comes by `deadline` anyway.
+    fn lets_park(&self, deadline: Option<Instant>) -> bool {
         if !self.is_quiet() {
             return false;
         }
@@ -167,7 +166,7 @@ impl Gate {
             None => true,
             Some(deadline) => {
                 let next = self.next_reap.load(Ordering::Relaxed);
-                next != NO_ROUND && deadline >= next
+                next != NO_ROUND && self.nanos(deadline) >= next
             }
         }
     }
@@ -254,10 +253,9 @@ impl<K: Key, I> IdleSets<K, I> {
     where
         I: Keyed<K>,
     {
-        let deadline = times.deadline.map(|at| self.gate.nanos(at));
         let mut sets = self.stripe(hash).lock();
         // Read under the stripe's lock: see the module's concurrency note.
-        if !self.gate.lets_park(deadline) {
+        if !self.gate.lets_park(times.deadline) {
             return Err(item);
         }
         let key = item.key();
