@@ -29,12 +29,13 @@
 //!
 //! The stripe's lock orders the two sides (a write before the books take
 //! the lock, a read after the park takes it), so the gate's atomics need no
-//! ordering of their own. The books write the flag of waiting checkouts
+//! ordering of their own; the reaper's next round is copied into each
+//! stripe, under its lock, so a park compares two instants. The books write the flag of waiting checkouts
 //! only when it flips: while checkouts keep waiting (a busy key at its
 //! limit), its cache line is not written at all.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hashbrown::HashTable;
 use tokio::time::Instant;
@@ -138,42 +139,30 @@ struct Gate {
     /// Checkouts wait (gone ones included), or one is deciding whether it
     /// waits.
     waiting: AtomicBool,
-    /// The reaper's next round, in nanoseconds since `epoch`; `NO_ROUND`
-    /// when none is due.
-    next_reap: AtomicU64,
-    epoch: Instant,
 }
-
-const NO_ROUND: u64 = u64::MAX;
 
 impl Gate {
     fn is_quiet(&self) -> bool {
         !self.closed.load(Ordering::Relaxed) && !self.waiting.load(Ordering::Relaxed)
     }
+}
 
-    fn nanos(&self, at: Instant) -> u64 {
-        // In 64 bits: five centuries of nanoseconds, and cheaper than the
-        // 128-bit `as_nanos` on a release's path.
-        let since = at.saturating_duration_since(self.epoch);
-        since
-            .as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(since.subsec_nanos()))
-            .min(NO_ROUND - 1)
-    }
+/// One stripe: the idle sets of its keys, and the reaper's next round as
+/// the books last told it (a copy in each stripe, written under its lock,
+/// so that a park compares two instants and reads no shared clock state).
+#[derive(Debug)]
+struct StripeState<K, I> {
+    sets: HashTable<(K, IdleSet<I>)>,
+    next_reap: Option<Instant>,
+}
 
-    /// Whether a park may skip the books: nothing waits, the pool is open,
-    /// and the reaper comes by `deadline` anyway.
-    fn lets_park(&self, deadline: Option<Instant>) -> bool {
-        if !self.is_quiet() {
-            return false;
-        }
+impl<K, I> StripeState<K, I> {
+    /// Whether a park with `deadline` may skip the books: the reaper comes
+    /// by then anyway (the gate said nothing waits and the pool is open).
+    fn reaper_due_by(&self, deadline: Option<Instant>) -> bool {
         match deadline {
             None => true,
-            Some(deadline) => {
-                let next = self.next_reap.load(Ordering::Relaxed);
-                next != NO_ROUND && self.nanos(deadline) >= next
-            }
+            Some(deadline) => self.next_reap.is_some_and(|next| deadline >= next),
         }
     }
 }
@@ -182,7 +171,7 @@ impl Gate {
 /// different cores do not share one.
 #[derive(Debug)]
 #[repr(align(128))]
-struct Stripe<K, I>(Mutex<HashTable<(K, IdleSet<I>)>>);
+struct Stripe<K, I>(Mutex<StripeState<K, I>>);
 
 /// Every key's idle set, striped by the key's hash (see the [module](self)).
 #[derive(Debug)]
@@ -206,7 +195,12 @@ impl<K: Key, I> IdleSets<K, I> {
     pub(crate) fn new(max_keys: usize, max_idle: usize) -> Self {
         let count = max_keys.clamp(1, MAX_STRIPES).next_power_of_two();
         let stripes = (0..count)
-            .map(|_| Stripe(Mutex::new(HashTable::new())))
+            .map(|_| {
+                Stripe(Mutex::new(StripeState {
+                    sets: HashTable::new(),
+                    next_reap: None,
+                }))
+            })
             .collect();
         IdleSets {
             stripes,
@@ -215,13 +209,11 @@ impl<K: Key, I> IdleSets<K, I> {
             gate: Gate {
                 closed: AtomicBool::new(false),
                 waiting: AtomicBool::new(false),
-                next_reap: AtomicU64::new(NO_ROUND),
-                epoch: Instant::now(),
             },
         }
     }
 
-    fn stripe(&self, hash: KeyHash) -> &Mutex<HashTable<(K, IdleSet<I>)>> {
+    fn stripe(&self, hash: KeyHash) -> &Mutex<StripeState<K, I>> {
         // The bits above those that pick a bucket inside a stripe's table,
         // and below those its control bytes keep.
         let index = (hash.bits() >> 32) as usize & self.mask;
@@ -240,8 +232,8 @@ impl<K: Key, I> IdleSets<K, I> {
     /// The fast checkout: the warmest idle connection of `key`, counted as
     /// a reuse, if it has one.
     pub(crate) fn lend(&self, hash: KeyHash, key: &K) -> Option<(I, IdleTimes)> {
-        let mut sets = self.stripe(hash).lock();
-        let (_, set) = sets.find_mut(hash.bits(), |(k, _)| k == key)?;
+        let mut stripe = self.stripe(hash).lock();
+        let (_, set) = stripe.sets.find_mut(hash.bits(), |(k, _)| k == key)?;
         set.lend()
     }
 
@@ -259,13 +251,13 @@ impl<K: Key, I> IdleSets<K, I> {
     where
         I: Keyed<K>,
     {
-        let mut sets = self.stripe(hash).lock();
+        let mut stripe = self.stripe(hash).lock();
         // Read under the stripe's lock: see the module's concurrency note.
-        if !self.gate.lets_park(times.deadline) {
+        if !self.gate.is_quiet() || !stripe.reaper_due_by(times.deadline) {
             return Err(item);
         }
         let key = item.key();
-        let Some((_, set)) = sets.find_mut(hash.bits(), |(k, _)| k == key) else {
+        let Some((_, set)) = stripe.sets.find_mut(hash.bits(), |(k, _)| k == key) else {
             return Err(item);
         };
         if !set.listed {
@@ -290,9 +282,9 @@ impl<K: Key, I> IdleSets<K, I> {
     where
         I: Keyed<K>,
     {
-        let mut sets = self.stripe(hash).lock();
+        let mut stripe = self.stripe(hash).lock();
         let key = item.key();
-        let Some((_, set)) = sets.find_mut(hash.bits(), |(k, _)| k == key) else {
+        let Some((_, set)) = stripe.sets.find_mut(hash.bits(), |(k, _)| k == key) else {
             return Err(item);
         };
         set.listed = true;
@@ -306,32 +298,37 @@ impl<K: Key, I> IdleSets<K, I> {
         key: &K,
         f: impl FnOnce(&mut IdleSet<I>) -> R,
     ) -> Option<R> {
-        let mut sets = self.stripe(hash).lock();
-        let (_, set) = sets.find_mut(hash.bits(), |(k, _)| k == key)?;
+        let mut stripe = self.stripe(hash).lock();
+        let (_, set) = stripe.sets.find_mut(hash.bits(), |(k, _)| k == key)?;
         Some(f(set))
     }
 
     /// An empty set for a key the books now remember.
     pub(crate) fn insert(&self, hasher: &KeyHasher, hash: KeyHash, key: &K) {
-        let mut sets = self.stripe(hash).lock();
-        if sets.find(hash.bits(), |(k, _)| k == key).is_none() {
-            sets.insert_unique(hash.bits(), (key.clone(), IdleSet::new()), |(k, _)| {
-                hasher.hash(k).bits()
-            });
+        let mut stripe = self.stripe(hash).lock();
+        if stripe.sets.find(hash.bits(), |(k, _)| k == key).is_none() {
+            stripe
+                .sets
+                .insert_unique(hash.bits(), (key.clone(), IdleSet::new()), |(k, _)| {
+                    hasher.hash(k).bits()
+                });
         }
     }
 
     /// Takes out the set of a key the books forget.
     pub(crate) fn remove(&self, hash: KeyHash, key: &K) -> Option<IdleSet<I>> {
-        let mut sets = self.stripe(hash).lock();
-        let entry = sets.find_entry(hash.bits(), |(k, _)| k == key).ok()?;
+        let mut stripe = self.stripe(hash).lock();
+        let entry = stripe
+            .sets
+            .find_entry(hash.bits(), |(k, _)| k == key)
+            .ok()?;
         Some(entry.remove().0.1)
     }
 
     /// Runs `f` on every set, one stripe locked at a time.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&K, &mut IdleSet<I>)) {
         for stripe in &*self.stripes {
-            for (key, set) in stripe.0.lock().iter_mut() {
+            for (key, set) in stripe.0.lock().sets.iter_mut() {
                 f(key, set);
             }
         }
@@ -352,8 +349,11 @@ impl<K: Key, I> IdleSets<K, I> {
 
     /// The reaper's next round (`None`: none due).
     pub(crate) fn set_next_reap(&self, at: Option<Instant>) {
-        let nanos = at.map_or(NO_ROUND, |at| self.gate.nanos(at));
-        self.gate.next_reap.store(nanos, Ordering::Relaxed);
+        // Each stripe's copy, under its lock: rare (a reaper round, a
+        // deadline earlier than any), and the parks then read it for free.
+        for stripe in &*self.stripes {
+            stripe.0.lock().next_reap = at;
+        }
     }
 }
 
