@@ -38,20 +38,10 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 
-use parties::{Cycle, KeyedParties, Parties};
+use parties::{CONTENDED_SIZES, Cycle, KEY, KEYS, KeyedParties, PER_KEY, Parties, TASKS, WORKERS};
 
-/// The key every checkout asks for.
-const KEY: u32 = 7;
 /// The uncontended pools' size (the one task needs one connection).
 const UNCONTENDED_SIZE: usize = 8;
-/// Tasks and runtime workers of the contended group.
-const TASKS: usize = 64;
-const WORKERS: usize = 2;
-/// The contended group's pool sizes: most checkouts wait, or none do.
-const CONTENDED_SIZES: [usize; 2] = [8, 64];
-/// The keyed group's keys, and connections a key at most.
-const KEYS: u32 = 1024;
-const PER_KEY: usize = 4;
 
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
     group

@@ -15,10 +15,9 @@ mod dummy;
 #[path = "support/parties.rs"]
 mod parties;
 
-use parties::{Cycle, Parties};
+use parties::{Cycle, KEY, Parties};
 
-/// The key every checkout asks for, and the pools' size.
-const KEY: u32 = 7;
+/// The pools' size.
 const SIZE: usize = 8;
 
 fn run<P: Cycle>(runtime: &tokio::runtime::Runtime, mut pool: P, cycles: u64) {

@@ -20,12 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use parties::{Cycle, Parties};
-
-const KEY: u32 = 7;
-const TASKS: usize = 64;
-const WORKERS: usize = 2;
-const SIZES: [usize; 2] = [8, 64];
+use parties::{CONTENDED_SIZES, Cycle, KEY, Parties, TASKS, WORKERS};
 
 /// Cycles of each of [`TASKS`] tasks sharing `pool` for `period`.
 fn cycles_per_task<P: Cycle>(
@@ -80,7 +75,7 @@ fn main() {
         Duration::from_secs(1)
     };
     let runtime = tasks::multi_thread(WORKERS);
-    for size in SIZES {
+    for size in CONTENDED_SIZES {
         let parties = Parties::new(&runtime, size);
         report(
             "timewait",

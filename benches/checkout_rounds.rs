@@ -31,13 +31,7 @@ use std::time::Instant;
 
 use tokio::runtime::Runtime;
 
-use parties::{Cycle, KeyedParties, Parties};
-
-const KEY: u32 = 7;
-const TASKS: usize = 64;
-const WORKERS: usize = 2;
-const KEYS: u32 = 1024;
-const PER_KEY: usize = 4;
+use parties::{CONTENDED_SIZES, Cycle, KEY, KEYS, KeyedParties, PER_KEY, Parties, TASKS, WORKERS};
 
 /// One party of a load: its name, and a run of `ops` operations that
 /// returns the time per operation in nanoseconds.
@@ -181,7 +175,7 @@ fn main() {
         compare("uncontended", &parties, rounds, scale(500_000));
     }
     let runtime = tasks::multi_thread(WORKERS);
-    for size in [8, 64] {
+    for size in CONTENDED_SIZES {
         let name = format!("contended/{size}");
         if !runs(&name) {
             continue;

@@ -15,6 +15,17 @@ use tokio::runtime::Runtime;
 use crate::dummy::{Bb8Dummies, DeadpoolDummies, Dummy, MakeDummy};
 
 pub(crate) type TimewaitPool = Pool<u32, MakeDummy, Dummy>;
+
+/// The loads the checkout benches share: the key every single-key checkout
+/// asks for; the tasks and runtime workers of the contended and keyed
+/// loads; the pool sizes of the contended load (most checkouts wait, or
+/// none do); the keyed load's keys, and connections a key at most.
+pub(crate) const KEY: u32 = 7;
+pub(crate) const TASKS: usize = 64;
+pub(crate) const WORKERS: usize = 2;
+pub(crate) const CONTENDED_SIZES: [usize; 2] = [8, 64];
+pub(crate) const KEYS: u32 = 1024;
+pub(crate) const PER_KEY: usize = 4;
 pub(crate) type DeadPool = deadpool::managed::Pool<DeadpoolDummies>;
 pub(crate) type Bb8Pool = bb8::Pool<Bb8Dummies>;
 
