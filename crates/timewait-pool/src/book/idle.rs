@@ -27,6 +27,16 @@
 //!   either parked where it sweeps, or sees no round due and asks for one;
 //! - a shutdown first closes the gate, then drains the sets.
 //!
+//! A fast lend only takes, and it can take between a books step's look into
+//! a stripe and what the step does with what it saw (the step's
+//! [`window`](IdleSets::window), where tests run one). So the books decide
+//! and act under one stripe lock where it matters, or look again: a key is
+//! forgotten only if it is still at rest under its stripe's lock (a key
+//! with a connection out never is), and an eviction victim found emptied
+//! passes the choice to the next key. A lend reads the gate's closed flag
+//! under its stripe's lock, so none takes a connection once a shutdown has
+//! begun.
+//!
 //! The stripe's lock orders the two sides (a write before the books take
 //! the lock, a read after the park takes it), so the gate's atomics need no
 //! ordering of their own; the reaper's next round is copied into each
@@ -181,6 +191,22 @@ pub(crate) struct IdleSets<K, I> {
     mask: usize,
     max_idle: usize,
     gate: Gate,
+    /// Tests run a fast step here, in a window of a books step between a
+    /// look into a stripe and what the books do with what they saw.
+    #[cfg(test)]
+    between: Between,
+}
+
+/// A fast step a test runs in a books step's window.
+#[cfg(test)]
+#[derive(Default)]
+struct Between(Mutex<Option<Box<dyn FnOnce() + Send>>>);
+
+#[cfg(test)]
+impl std::fmt::Debug for Between {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Between")
+    }
 }
 
 /// The most stripes a pool has; a pool with fewer keys has fewer. As many
@@ -210,7 +236,24 @@ impl<K: Key, I> IdleSets<K, I> {
                 closed: AtomicBool::new(false),
                 waiting: AtomicBool::new(false),
             },
+            #[cfg(test)]
+            between: Between::default(),
         }
+    }
+
+    /// A window of a books step where a fast step may come between a look
+    /// into a stripe and what the books do with it: tests run one there.
+    pub(crate) fn window(&self) {
+        #[cfg(test)]
+        if let Some(step) = self.between.0.lock().take() {
+            step();
+        }
+    }
+
+    /// Runs `step` at the next [`window`](Self::window).
+    #[cfg(test)]
+    fn at_next_window(&self, step: impl FnOnce() + Send + 'static) {
+        *self.between.0.lock() = Some(Box::new(step));
     }
 
     fn stripe(&self, hash: KeyHash) -> &Mutex<StripeState<K, I>> {
@@ -233,6 +276,11 @@ impl<K: Key, I> IdleSets<K, I> {
     /// a reuse, if it has one.
     pub(crate) fn lend(&self, hash: KeyHash, key: &K) -> Option<(I, IdleTimes)> {
         let mut stripe = self.stripe(hash).lock();
+        // Read under the stripe's lock: a shutdown closes the gate before
+        // it drains, so no lend takes a connection once it has begun.
+        if self.gate.closed.load(Ordering::Relaxed) {
+            return None;
+        }
         let (_, set) = stripe.sets.find_mut(hash.bits(), |(k, _)| k == key)?;
         set.lend()
     }
@@ -315,13 +363,22 @@ impl<K: Key, I> IdleSets<K, I> {
         }
     }
 
-    /// Takes out the set of a key the books forget.
-    pub(crate) fn remove(&self, hash: KeyHash, key: &K) -> Option<IdleSet<I>> {
+    /// Takes out the set of a key the books forget, if `forgettable` says
+    /// so under the stripe's lock.
+    pub(crate) fn remove_if(
+        &self,
+        hash: KeyHash,
+        key: &K,
+        forgettable: impl FnOnce(&IdleSet<I>) -> bool,
+    ) -> Option<IdleSet<I>> {
         let mut stripe = self.stripe(hash).lock();
         let entry = stripe
             .sets
             .find_entry(hash.bits(), |(k, _)| k == key)
             .ok()?;
+        if !forgettable(&entry.get().1) {
+            return None;
+        }
         Some(entry.remove().0.1)
     }
 
@@ -367,6 +424,7 @@ mod tests {
     use super::*;
     use crate::book::{Book, Checkin, Effects, KeyHasher, Lend, Waiting};
     use crate::config::Limits;
+    use crate::lock::Mutex;
 
     #[derive(Debug, PartialEq)]
     struct Item(u8);
@@ -474,5 +532,98 @@ mod tests {
         assert!(sets.lend(hash, &KEY).is_some());
         let _ = book.close();
         assert!(sets.park(hash, Item(KEY), true, times(20)).is_err());
+    }
+
+    /// Books with `limits`, and one connection of each of `keys` parked
+    /// through the books (so listed), in that order of use.
+    fn parked(limits: Limits, keys: &[u8]) -> Book<u8, Item, Waiter> {
+        let ledger = TimeWaitLedger::new(Duration::from_secs(60));
+        let mut book = Book::new(limits, ledger, KeyHasher::default());
+        for &key in keys {
+            let hash = book.keys.hasher().hash(&key);
+            let mut effects = Effects::new();
+            let lent = book.lend(&key, hash, false, || (Waiter, None), &mut effects);
+            assert!(matches!(lent, Lend::Connect));
+            book.connected(&key, None);
+            let parked = book.checkin(Item(key), hash, true, IdleTimes::default());
+            assert!(matches!(parked, Checkin::Parked { .. }));
+        }
+        book
+    }
+
+    /// Runs a fast lend of `key` at the books' next window; what it took is
+    /// in the returned cell.
+    fn lend_in_window(book: &Book<u8, Item, Waiter>, key: u8) -> Arc<Mutex<Option<Item>>> {
+        let sets = Arc::clone(book.idle_sets());
+        let hash = book.keys.hasher().hash(&key);
+        let taken = Arc::new(Mutex::new(None));
+        let cell = Arc::clone(&taken);
+        book.idle_sets().at_next_window(move || {
+            *cell.lock() = sets.lend(hash, &key).map(|(item, _)| item);
+        });
+        taken
+    }
+
+    #[test]
+    fn a_key_lent_from_while_the_books_forget_it_keeps_its_connection_counted() {
+        let limits = Limits {
+            max_idle_per_key: 2,
+            max_open_per_key: 2,
+            max_total: 2,
+            max_keys: 1,
+            max_retiring: 1,
+        };
+        let mut book = parked(limits, &[1]);
+        // Key 2 needs a place: the key bound picks key 1 (at rest), and a
+        // checkout takes key 1's connection before the books forget it.
+        let taken = lend_in_window(&book, 1);
+        let hash = book.keys.hasher().hash(&2);
+        let mut effects = Effects::new();
+        let lent = book.lend(&2, hash, false, || (Waiter, None), &mut effects);
+        assert_eq!(
+            *taken.lock(),
+            Some(Item(1)),
+            "the fast lend ran in the window"
+        );
+        assert!(matches!(lent, Lend::Connect));
+        let kept = book.keys.get(&1).map(|entry| entry.open);
+        assert_eq!(
+            kept,
+            Some(1),
+            "a key with a connection out is not forgotten"
+        );
+        assert_eq!(
+            book.total_open, 2,
+            "both connections counted, under the total"
+        );
+    }
+
+    #[test]
+    fn an_eviction_victim_emptied_meanwhile_passes_the_choice_to_the_next_key() {
+        let limits = Limits {
+            max_idle_per_key: 2,
+            max_open_per_key: 2,
+            max_total: 2,
+            max_keys: 4,
+            max_retiring: 1,
+        };
+        let mut book = parked(limits, &[1, 2]);
+        // At the total, key 3 evicts the least recently used idle
+        // connection: key 1's, which a checkout takes first.
+        let taken = lend_in_window(&book, 1);
+        let hash = book.keys.hasher().hash(&3);
+        let mut effects = Effects::new();
+        let lent = book.lend(&3, hash, false, || (Waiter, None), &mut effects);
+        assert_eq!(
+            *taken.lock(),
+            Some(Item(1)),
+            "the fast lend ran in the window"
+        );
+        assert!(
+            matches!(lent, Lend::Connect),
+            "no wait beside key 2's idle connection"
+        );
+        assert_eq!(effects.evicted, [Item(2)]);
+        assert_eq!(book.total_open, 2);
     }
 }

@@ -115,14 +115,7 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             // At the total cap: the idle connection of the least recently
             // used other key makes room. Its unit leaves in this step, so no
             // snapshot ever counts more than `max_total` connections.
-            let victim = self.least_recent_with_idle(key).and_then(|victim_key| {
-                let victim_hash = self.keys.get(&victim_key)?.hash;
-                let parked = self
-                    .idle
-                    .with(victim_hash, &victim_key, |set| set.parked.pop_front())??;
-                self.unit_closed(&victim_key);
-                Some(parked.item)
-            });
+            let victim = self.evict_for(key);
             if let Some(item) = victim {
                 effects.evicted.push(item);
                 self.count_connecting(key, tick, &mut effects.evicted);
@@ -141,6 +134,27 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             deadline,
         });
         Lend::Wait
+    }
+
+    /// Takes the idle connection idle longest of the least recently used
+    /// key other than `key` out of the books, its unit with it. A set found
+    /// empty here was emptied by a checkout since the order looked (it
+    /// leaves the order when met empty): the next key is tried.
+    fn evict_for(&mut self, key: &K) -> Option<I> {
+        loop {
+            let victim_key = self.least_recent_with_idle(key)?;
+            let Some(victim_hash) = self.keys.get(&victim_key).map(|entry| entry.hash) else {
+                continue;
+            };
+            self.idle.window();
+            let popped = self
+                .idle
+                .with(victim_hash, &victim_key, |set| set.parked.pop_front());
+            if let Some(Some(parked)) = popped {
+                self.unit_closed(&victim_key);
+                return Some(parked.item);
+            }
+        }
     }
 
     /// Gives a unit of `key` back (a connection closed, or never made):

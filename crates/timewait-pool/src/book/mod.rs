@@ -136,13 +136,29 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             let Some(victim) = self.forgettable() else {
                 break;
             };
-            if let Some(entry) = self.keys.remove(&victim) {
-                self.total_open = self.total_open.saturating_sub(entry.open);
-                if let Some(set) = self.idle.remove(entry.hash, &victim) {
-                    self.forget_set(set, evicted);
+            let Some(&KeyBook { hash, open, .. }) = self.keys.get(&victim) else {
+                continue;
+            };
+            self.idle.window();
+            // Still at rest under its stripe's lock: a checkout may have
+            // taken one of its idle connections since the books looked, and a
+            // key with a connection out is never forgotten.
+            let Some(set) = self
+                .idle
+                .remove_if(hash, &victim, |set| set.parked.len() == open)
+            else {
+                // It keeps its place in the order of use, and the new key
+                // is remembered past the bound, as when every key is busy.
+                if let Some(entry) = self.keys.get_mut(&victim) {
+                    let tick = entry.last_used;
+                    self.recency.insert(&victim, place_all(entry), tick);
                 }
-                forgot = true;
-            }
+                break;
+            };
+            self.keys.remove(&victim);
+            self.total_open = self.total_open.saturating_sub(open);
+            self.forget_set(set, evicted);
+            forgot = true;
         }
         if forgot {
             // A forgotten key's entries in the other orders are dead now.
