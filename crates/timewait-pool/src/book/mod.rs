@@ -15,7 +15,7 @@
 //! binds; every step of the books takes those stripes after the books.
 //!
 //! The steps are checked against a plain model by property tests
-//! (`model.rs`), without tokio.
+//! (`model/`), without tokio.
 
 mod checkin;
 mod idle;
