@@ -55,6 +55,9 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
         if let Some(waiting) = self.queue.expire(now, &mut timed_out) {
             sooner(waiting);
         }
+        // A park here, after the sweep passed its stripe, found no round
+        // due and went to the books.
+        self.idle.window();
         self.set_next_reap(next);
         self.publish_queue();
         self.ledger.expire(now.into_std());
@@ -79,6 +82,8 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
         self.idle.for_each(|key, set| {
             idle.extend(set.parked.drain(..).map(|p| (key.clone(), p.item)));
         });
+        // A park here, after the drain, found the gate closed.
+        self.idle.window();
         (waiting, idle)
     }
 }
