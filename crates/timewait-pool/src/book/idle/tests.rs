@@ -31,16 +31,22 @@ impl Waiting for Waiter {
 
 const KEY: u8 = 7;
 
+/// Limits of `per_key` connections a key (idle or open), `total` in all,
+/// and `keys` keys.
+fn limits(per_key: usize, total: usize, keys: usize) -> Limits {
+    Limits {
+        max_idle_per_key: per_key,
+        max_open_per_key: per_key,
+        max_total: total,
+        max_keys: keys,
+        max_retiring: 1,
+    }
+}
+
 /// Books whose key `KEY` has one connection, lent, and is listed (it
 /// was parked once through the books).
 fn one_lent() -> (Book<u8, Item, Waiter>, KeyHash) {
-    let limits = Limits {
-        max_idle_per_key: 1,
-        max_open_per_key: 1,
-        max_total: 4,
-        max_keys: 4,
-        max_retiring: 1,
-    };
+    let limits = limits(1, 4, 4);
     let ledger = TimeWaitLedger::new(Duration::from_secs(60));
     let mut book = Book::new(limits, ledger, KeyHasher::default());
     let hash = book.keys.hasher().hash(&KEY);
@@ -151,14 +157,7 @@ fn lend_in_window(book: &Book<u8, Item, Waiter>, key: u8) -> Arc<Mutex<Option<It
 
 #[test]
 fn a_key_lent_from_while_the_books_forget_it_keeps_its_connection_counted() {
-    let limits = Limits {
-        max_idle_per_key: 2,
-        max_open_per_key: 2,
-        max_total: 2,
-        max_keys: 1,
-        max_retiring: 1,
-    };
-    let mut book = parked(limits, &[1]);
+    let mut book = parked(limits(2, 2, 1), &[1]);
     // Key 2 needs a place: the key bound picks key 1 (at rest), and a
     // checkout takes key 1's connection before the books forget it.
     let taken = lend_in_window(&book, 1);
@@ -185,14 +184,7 @@ fn a_key_lent_from_while_the_books_forget_it_keeps_its_connection_counted() {
 
 #[test]
 fn an_eviction_victim_emptied_meanwhile_passes_the_choice_to_the_next_key() {
-    let limits = Limits {
-        max_idle_per_key: 2,
-        max_open_per_key: 2,
-        max_total: 2,
-        max_keys: 4,
-        max_retiring: 1,
-    };
-    let mut book = parked(limits, &[1, 2]);
+    let mut book = parked(limits(2, 2, 4), &[1, 2]);
     // At the total, key 3 evicts the least recently used idle
     // connection: key 1's, which a checkout takes first.
     let taken = lend_in_window(&book, 1);
@@ -241,14 +233,7 @@ fn park_in_window(
 
 #[test]
 fn a_park_while_the_reaper_sweeps_asks_for_a_round_of_its_own() {
-    let limits = Limits {
-        max_idle_per_key: 2,
-        max_open_per_key: 2,
-        max_total: 4,
-        max_keys: 4,
-        max_retiring: 1,
-    };
-    let mut book = parked(limits, &[KEY]);
+    let mut book = parked(limits(2, 4, 4), &[KEY]);
     let hash = book.keys.hasher().hash(&KEY);
     let now = Instant::now();
     // A round is due at 10 s (the connection's deadline), and the
@@ -275,14 +260,7 @@ fn a_park_while_the_reaper_sweeps_asks_for_a_round_of_its_own() {
 
 #[test]
 fn a_park_while_the_pool_closes_finds_it_closed() {
-    let limits = Limits {
-        max_idle_per_key: 2,
-        max_open_per_key: 2,
-        max_total: 4,
-        max_keys: 4,
-        max_retiring: 1,
-    };
-    let mut book = parked(limits, &[KEY]);
+    let mut book = parked(limits(2, 4, 4), &[KEY]);
     let hash = book.keys.hasher().hash(&KEY);
     assert!(book.idle_sets().lend(hash, &KEY).is_some());
     // No deadline: only the gate can send it to the books.
