@@ -15,16 +15,19 @@
 //! # Concurrency note
 //!
 //! A fast park must never strand what the books decided without seeing it.
-//! Each of the three things it checks ([`Gate`]) is written by the books
-//! *before* they look into the stripes, and read by a park under its
-//! stripe's lock: a park that ran before the books looked at its stripe is
-//! seen by them; one that runs after sees what they wrote, and goes through
-//! the books instead. So:
-//! - a checkout about to wait first counts itself queued, then looks for an
-//!   idle connection of its key or one of another key to evict: a release
-//!   either parked where it looks, or sees the queue and hands over;
-//! - a reaper round first forgets its next deadline, then sweeps: a release
-//!   either parked where it sweeps, or sees no round due and asks for one;
+//! Each of the three things it checks (the [`Gate`]'s flags, closed and
+//! checkouts waiting, and the reaper's next round, copied into each stripe)
+//! is written by the books *before* they look into the stripes, and read by
+//! a park under its stripe's lock: a park that ran before the books looked
+//! at its stripe is seen by them; one that runs after sees what they wrote,
+//! and goes through the books instead. So:
+//! - a checkout about to wait first raises the waiting flag, then looks for
+//!   an idle connection of its key or one of another key to evict: a
+//!   release either parked where it looks, or sees the flag and goes
+//!   through the books, which hand it over;
+//! - a reaper round first clears its next round in every stripe, then
+//!   sweeps: a release either parked where it sweeps, or sees no round due
+//!   and asks the books for one;
 //! - a shutdown first closes the gate, then drains the sets.
 //!
 //! A fast lend only takes, and it can take between a books step's look into
@@ -39,10 +42,10 @@
 //!
 //! The stripe's lock orders the two sides (a write before the books take
 //! the lock, a read after the park takes it), so the gate's atomics need no
-//! ordering of their own; the reaper's next round is copied into each
-//! stripe, under its lock, so a park compares two instants. The books write the flag of waiting checkouts
-//! only when it flips: while checkouts keep waiting (a busy key at its
-//! limit), its cache line is not written at all.
+//! ordering of their own, and the copy of the reaper's next round is written
+//! under each stripe's lock, so a park compares two instants. The books write
+//! the waiting flag only when it flips: while checkouts keep waiting (a busy
+//! key at its limit), its cache line is not written at all.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -166,7 +169,13 @@ struct StripeState<K, I> {
     next_reap: Option<Instant>,
 }
 
-impl<K, I> StripeState<K, I> {
+impl<K: Key, I> StripeState<K, I> {
+    /// The set of `key`, whose hash is `hash`.
+    fn set(&mut self, hash: KeyHash, key: &K) -> Option<&mut IdleSet<I>> {
+        let (_, set) = self.sets.find_mut(hash.bits(), |(k, _)| k == key)?;
+        Some(set)
+    }
+
     /// Whether a park with `deadline` may skip the books: the reaper comes
     /// by then anyway (the gate said nothing waits and the pool is open).
     fn reaper_due_by(&self, deadline: Option<Instant>) -> bool {
@@ -281,8 +290,7 @@ impl<K: Key, I> IdleSets<K, I> {
         if self.gate.closed.load(Ordering::Relaxed) {
             return None;
         }
-        let (_, set) = stripe.sets.find_mut(hash.bits(), |(k, _)| k == key)?;
-        set.lend()
+        stripe.set(hash, key)?.lend()
     }
 
     /// The fast check-in: parks `item` (released, if `released`) with
@@ -304,13 +312,9 @@ impl<K: Key, I> IdleSets<K, I> {
         if !self.gate.is_quiet() || !stripe.reaper_due_by(times.deadline) {
             return Err(item);
         }
-        let key = item.key();
-        let Some((_, set)) = stripe.sets.find_mut(hash.bits(), |(k, _)| k == key) else {
+        let Some(set) = stripe.set(hash, item.key()).filter(|set| set.listed) else {
             return Err(item);
         };
-        if !set.listed {
-            return Err(item);
-        }
         if released {
             set.counted.released += 1;
         }
@@ -331,8 +335,7 @@ impl<K: Key, I> IdleSets<K, I> {
         I: Keyed<K>,
     {
         let mut stripe = self.stripe(hash).lock();
-        let key = item.key();
-        let Some((_, set)) = stripe.sets.find_mut(hash.bits(), |(k, _)| k == key) else {
+        let Some(set) = stripe.set(hash, item.key()) else {
             return Err(item);
         };
         set.listed = true;
@@ -346,9 +349,7 @@ impl<K: Key, I> IdleSets<K, I> {
         key: &K,
         f: impl FnOnce(&mut IdleSet<I>) -> R,
     ) -> Option<R> {
-        let mut stripe = self.stripe(hash).lock();
-        let (_, set) = stripe.sets.find_mut(hash.bits(), |(k, _)| k == key)?;
-        Some(f(set))
+        Some(f(self.stripe(hash).lock().set(hash, key)?))
     }
 
     /// An empty set for a key the books now remember.

@@ -10,10 +10,10 @@
 //!
 //! A checkout first asks its key's stripe of idle connections alone (no
 //! pool-wide lock); failing that, each step takes the books' lock once, for
-//! the books' step alone. Handoffs are
-//! sent, and evicted connections retired, after the lock is released: a
-//! send wakes a task, a retirement may close a socket, and a slot whose
-//! send failed takes the lock again when it is dropped.
+//! the books' step alone. Handoffs are sent, and evicted connections
+//! retired, after the lock is released: a send wakes a task, a retirement
+//! may close a socket, and a slot whose send failed takes the lock again
+//! when it is dropped.
 
 use std::sync::Arc;
 

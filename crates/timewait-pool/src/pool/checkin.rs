@@ -7,9 +7,10 @@
 //!
 //! A release parks in its key's stripe of idle connections alone when the
 //! stripe allows it (nothing waits, the pool is open, the reaper is due);
-//! otherwise the books' lock is taken for the books' step alone. Retirements (which may
-//! look at the socket once) run outside it, and so does the send that hands
-//! a connection to a waiter (which wakes the waiter's task).
+//! otherwise the books' lock is taken for the books' step alone.
+//! Retirements (which may look at the socket once) run outside it, and so
+//! does the send that hands a connection to a waiter (which wakes the
+//! waiter's task).
 //!
 //! Only a released lease reaches the idle set or a waiter: everything else
 //! arrives here with a reason to retire.
