@@ -263,7 +263,8 @@ fn a_park_while_the_pool_closes_finds_it_closed() {
     let mut book = parked(limits(2, 4, 4), &[KEY]);
     let hash = book.keys.hasher().hash(&KEY);
     assert!(book.idle_sets().lend(hash, &KEY).is_some());
-    // No deadline: only the gate can send it to the books.
+    // No deadline: only the gate can send it to the books (were it still
+    // open, the connection would park, and the drain would take it).
     let answer = park_in_window(&book, KEY, Instant::now(), None);
     let (_, idle) = book.close();
     assert!(idle.is_empty());
@@ -272,4 +273,15 @@ fn a_park_while_the_pool_closes_finds_it_closed() {
         matches!(answer, Some(Err(Item(KEY)))),
         "nothing parks in a closed pool: {answer:?}"
     );
+}
+
+#[test]
+fn a_lend_while_the_pool_closes_finds_nothing() {
+    let mut book = parked(limits(2, 4, 4), &[KEY]);
+    // The gate is closed and the sets not drained yet: a checkout must
+    // not take the connection the shutdown is about to retire.
+    let taken = lend_in_window(&book, KEY);
+    let (_, idle) = book.close();
+    assert!(taken.lock().is_none(), "nothing is lent once closing began");
+    assert_eq!(idle, [(KEY, Item(KEY))]);
 }
