@@ -96,6 +96,7 @@ impl<K: Key, I: Keyed<K>, W: Waiting> Book<K, I, W> {
         // The key can give up a connection to the total cap. A key already
         // in that order is left as it is: no clone, no heap work.
         let tick = entry.last_used;
+        entry.seen_empty = None;
         self.idle_keys.insert(key, place_idle(entry), tick);
         let displaced = match self.idle.park_listed(hash, item, times) {
             Ok(displaced) => displaced,

@@ -398,11 +398,14 @@ impl<K: Key, I> IdleSets<K, I> {
     }
 
     /// Whether checkouts wait (or, before the books look into the stripes,
-    /// one may); written only when it flips.
-    pub(crate) fn set_waiting(&self, waiting: bool) {
-        if self.gate.waiting.load(Ordering::Relaxed) != waiting {
+    /// one may); written only when it flips. Says whether it was raised
+    /// just now.
+    pub(crate) fn set_waiting(&self, waiting: bool) -> bool {
+        let flips = self.gate.waiting.load(Ordering::Relaxed) != waiting;
+        if flips {
             self.gate.waiting.store(waiting, Ordering::Relaxed);
         }
+        flips && waiting
     }
 
     /// The reaper's next round (`None`: none due).

@@ -41,6 +41,12 @@ pub(crate) struct KeyBook {
     /// Its idle set's lends when the books last looked: a lend since is a
     /// use the books did not see.
     pub(crate) seen_lends: u64,
+    /// The raise of the waiting flag during which the books last found the
+    /// key's idle set empty, if they have not parked in it since. While the
+    /// flag stays up, every park goes through the books, so the set is
+    /// still empty and a checkout need not take its stripe's lock to see
+    /// it (a busy key at its limit, where every checkout waits).
+    pub(crate) seen_empty: Option<u64>,
     pub(crate) places: Places,
     /// Counted by the books; its idle set counts reuses and releases.
     pub(crate) activity: Activity,
@@ -83,6 +89,7 @@ impl KeyBook {
             destination: None,
             last_used: tick,
             seen_lends: 0,
+            seen_empty: None,
             places: Places::default(),
             activity: Activity::default(),
             tally: Tally::default(),

@@ -85,7 +85,7 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
         // Counted as queued before the idle sets are looked at, so that a
         // release parking meanwhile either is seen here or sees this (see
         // the idle sets' concurrency note).
-        self.idle.set_waiting(true);
+        self.set_waiting(true);
         let lent = self.lend_or_queue(key, hash, wait, effects);
         self.publish_queue();
         lent
@@ -101,8 +101,14 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
         let tick = self.tick();
         if let Some(entry) = self.keys.get_mut_hashed(hash, key) {
             entry.last_used = tick;
-            if let Some(Some((item, times))) = self.idle.with(hash, key, IdleSet::lend) {
-                return Lend::Idle(item, times);
+            // The flag is up (raised above, or still up from a raise when
+            // the set was seen empty): nothing parked there since but
+            // through the books, which clear the mark.
+            if entry.seen_empty != Some(self.raised) {
+                match self.idle.with(hash, key, IdleSet::lend) {
+                    Some(Some((item, times))) => return Lend::Idle(item, times),
+                    _ => entry.seen_empty = Some(self.raised),
+                }
             }
         }
         if self.under_limit(key) {

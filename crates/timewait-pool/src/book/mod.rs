@@ -81,6 +81,10 @@ pub(crate) struct Book<K: Key, I, W> {
     queue: Queue<K, W>,
     /// The earliest deadline the reaper was told of.
     pub(crate) next_reap: Option<Instant>,
+    /// How many times the waiting flag was raised: while it stays up, an
+    /// idle set the books saw empty stays empty but for their own parks
+    /// (see [`KeyBook::seen_empty`]).
+    raised: u64,
     pub(crate) closed: bool,
 }
 
@@ -100,6 +104,7 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
             idle_keys: Recency::new(),
             queue: Queue::new(),
             next_reap: None,
+            raised: 0,
             closed: false,
         }
     }
@@ -305,8 +310,15 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
     }
 
     /// Tells the fast parks whether checkouts wait.
-    fn publish_queue(&self) {
-        self.idle.set_waiting(!self.queue.is_empty());
+    fn publish_queue(&mut self) {
+        self.set_waiting(!self.queue.is_empty());
+    }
+
+    /// Tells the fast parks whether checkouts wait, counting each raise.
+    fn set_waiting(&mut self, waiting: bool) {
+        if self.idle.set_waiting(waiting) {
+            self.raised += 1;
+        }
     }
 }
 

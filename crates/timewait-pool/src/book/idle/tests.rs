@@ -285,3 +285,55 @@ fn a_lend_while_the_pool_closes_finds_nothing() {
     assert!(taken.lock().is_none(), "nothing is lent once closing began");
     assert_eq!(idle, [(KEY, Item(KEY))]);
 }
+
+#[test]
+fn a_set_seen_empty_while_checkouts_wait_is_looked_at_again_once_the_books_park_in_it() {
+    // Keys 1 and 2 each have their one connection lent, and each has a
+    // checkout waiting: the books saw key 1's set empty when its checkout
+    // queued, and the waiting flag stays up throughout.
+    let mut book = parked(limits(1, 2, 4), &[1, 2]);
+    let hash_1 = book.keys.hasher().hash(&1u8);
+    let hash_2 = book.keys.hasher().hash(&2u8);
+    assert!(book.idle_sets().lend(hash_1, &1).is_some());
+    assert!(book.idle_sets().lend(hash_2, &2).is_some());
+    let mut effects = Effects::new();
+    let waits = book.lend(&1, hash_1, false, || (Waiter, None), &mut effects);
+    assert!(matches!(waits, Lend::Wait));
+    let waits = book.lend(&2, hash_2, false, || (Waiter, None), &mut effects);
+    assert!(matches!(waits, Lend::Wait));
+    // Key 1's connection goes to its waiter, comes back, and with no
+    // checkout of key 1 left (key 2's still waits) the books park it.
+    let handed = book.checkin(Item(1), hash_1, true, IdleTimes::default());
+    assert!(matches!(handed, Checkin::Handoff(Waiter, Item(1))));
+    let refused = book
+        .idle_sets()
+        .park(hash_1, Item(1), true, IdleTimes::default());
+    let item = refused.expect_err("checkouts wait: the park goes through the books");
+    let parked = book.checkin(item, hash_1, true, IdleTimes::default());
+    assert!(matches!(parked, Checkin::Parked { .. }));
+    // The next checkout of key 1 must find it, not wait beside it.
+    let lent = book.lend(&1, hash_1, false, || (Waiter, None), &mut effects);
+    assert!(matches!(lent, Lend::Idle(Item(1), _)), "{lent:?}");
+}
+
+#[test]
+fn a_set_seen_empty_is_looked_at_again_once_the_waiting_flag_fell() {
+    let mut book = parked(limits(1, 2, 4), &[KEY]);
+    let hash = book.keys.hasher().hash(&KEY);
+    assert!(book.idle_sets().lend(hash, &KEY).is_some());
+    // A checkout waits: the books see the set empty.
+    let mut effects = Effects::new();
+    let waits = book.lend(&KEY, hash, false, || (Waiter, None), &mut effects);
+    assert!(matches!(waits, Lend::Wait));
+    let handed = book.checkin(Item(KEY), hash, true, IdleTimes::default());
+    assert!(matches!(handed, Checkin::Handoff(Waiter, Item(KEY))));
+    // Nothing waits now: the next release parks without the books.
+    let parked = book
+        .idle_sets()
+        .park(hash, Item(KEY), true, IdleTimes::default());
+    assert_eq!(parked, Ok(None));
+    // A checkout through the books (one whose last connection failed its
+    // check, say) must find it, not trust what it saw before.
+    let lent = book.lend(&KEY, hash, false, || (Waiter, None), &mut effects);
+    assert!(matches!(lent, Lend::Idle(Item(KEY), _)), "{lent:?}");
+}
