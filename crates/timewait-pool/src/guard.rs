@@ -10,12 +10,13 @@ use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-use crate::config::Ends;
 use crate::conn::Conn;
 use crate::connection::{Connection, Health};
 use crate::exchange::{Exchange, Left};
 use crate::key::Key;
+use crate::pool::checkin::park_released;
 use crate::pool::slot::Slot;
+use crate::pool::state::IdleStripe;
 use crate::retire::RetireReason;
 
 /// A connection lent by the pool: a lease that the borrower ends with
@@ -95,23 +96,30 @@ use crate::retire::RetireReason;
 pub struct Pooled<K: Key, C: Connection> {
     conn: Option<Conn<C>>,
     slot: Option<Slot<K, C>>,
+    /// The way back to its key's stripe, for a release that parks without
+    /// the pool; taken when the lease ends.
+    stripe: Option<IdleStripe<K, C>>,
     reused: bool,
     final_use: bool,
-    max_lifetime: Option<Duration>,
     retire: Option<RetireReason>,
     exchange: Exchange,
 }
 
 impl<K: Key, C: Connection> Pooled<K, C> {
-    pub(crate) fn new(mut conn: Conn<C>, slot: Slot<K, C>, reused: bool, ends: Ends) -> Self {
+    pub(crate) fn new(
+        mut conn: Conn<C>,
+        slot: Slot<K, C>,
+        reused: bool,
+        stripe: IdleStripe<K, C>,
+    ) -> Self {
         conn.uses += 1;
-        let final_use = ends.max_uses.is_some_and(|max| conn.uses >= max);
+        let final_use = stripe.ends().max_uses.is_some_and(|max| conn.uses >= max);
         Pooled {
             conn: Some(conn),
             slot: Some(slot),
+            stripe: Some(stripe),
             reused,
             final_use,
-            max_lifetime: ends.max_lifetime,
             retire: None,
             exchange: Exchange::default(),
         }
@@ -192,7 +200,11 @@ impl<K: Key, C: Connection> Pooled<K, C> {
                 .io
                 .remaining_uses()
                 .is_some_and(|left| left <= 1)
-            || self.max_lifetime.is_some_and(|life| self.age() >= life)
+            || self
+                .stripe
+                .as_ref()
+                .and_then(|stripe| stripe.ends().max_lifetime)
+                .is_some_and(|life| self.age() >= life)
     }
 
     /// How many checkouts the connection has served, this one included.
@@ -260,6 +272,16 @@ impl<K: Key, C: Connection> Pooled<K, C> {
         // A used-up connection is retired by the check-in's own age and
         // use-count test; only what the lease saw travels from here.
         let retire = self.retire_reason(released);
+        let stripe = self.stripe.take();
+        let (conn, slot) = match stripe {
+            // The common case: a release parks in its key's stripe, with no
+            // reference to the pool taken (see `pool/checkin.rs`).
+            Some(stripe) if retire.is_none() => match park_released(conn, slot, &stripe) {
+                Ok(()) => return,
+                Err(back) => back,
+            },
+            _ => (conn, slot),
+        };
         match slot.shared().upgrade() {
             Some(shared) => shared.checkin(conn, slot, retire, released),
             // The pool is gone: nothing to return to.

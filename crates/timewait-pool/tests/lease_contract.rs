@@ -220,3 +220,24 @@ async fn retirements_are_counted_by_reason() {
     assert_eq!(reasons.total(), 5);
     assert_eq!(pool.stats().total.activity.released, 5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_released_after_its_pool_is_gone_closes_its_connection() {
+    // A release parks through the lease's own way back to its key's stripe,
+    // which outlives the pool while the lease holds it: the pool's end must
+    // close that way, or the connection would rest where nothing lends or
+    // retires it, and drop unclosed with the lease.
+    let connector = Connector::new(Server::Echo);
+    let pool = TestPool::new(config(), connector.clone());
+    // A first release goes through the books, which list the key's set;
+    // the lease after it is lent from the set, and would park fast.
+    pool.get("k").await.unwrap().release();
+    let conn = pool.get("k").await.unwrap();
+    assert!(conn.is_reused());
+    let id = conn.id;
+    drop(pool);
+    support::settle().await;
+    conn.release();
+    support::settle().await;
+    assert_eq!(connector.ended(), [(id, Ended::Closed)]);
+}

@@ -8,7 +8,8 @@
 //! so no count changes); a release parks its connection when nothing waits
 //! anywhere, the pool is open, and the reaper is already due by the new
 //! deadline. So they take only their key's stripe ([`IdleSets::lend`],
-//! [`IdleSets::park`]), and different keys rarely meet on one lock. Every
+//! and [`StripeRef::park`] through the lease's way back to its stripe), and
+//! different keys rarely meet on one lock. Every
 //! other step goes through the books, under the pool's lock, and takes the
 //! stripes it needs after it: the order is always the books, then a stripe.
 //!
@@ -48,6 +49,7 @@
 //! key at its limit), its cache line is not written at all.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hashbrown::HashTable;
@@ -56,6 +58,7 @@ use tokio::time::Instant;
 use crate::book::checkin::Keyed;
 use crate::book::keymap::{KeyHash, KeyHasher};
 use crate::book::keys::{IdleTimes, Parked};
+use crate::config::Ends;
 use crate::key::Key;
 use crate::lock::Mutex;
 use crate::stats::Activity;
@@ -186,20 +189,89 @@ impl<K: Key, I> StripeState<K, I> {
     }
 }
 
-/// A lock padded to its own cache lines, so that stripes used from
-/// different cores do not share one.
+/// One stripe: its lock, and what a park through a lease's [`StripeRef`]
+/// needs besides (the gate, the sets' bound, the rules that end a
+/// connection's use or rest).
+///
+/// Each stripe is an `Arc` of its own, whose reference count every lend and
+/// release through a `StripeRef` writes. The lock comes first and the
+/// stripe is not over-aligned, so that the count, just before it in the
+/// allocation, usually shares its cache line: a step that takes the lock
+/// then moves one line between cores, not two (over-aligned, the count
+/// would have a line of its own). The padding after keeps other stripes'
+/// locks off these lines.
 #[derive(Debug)]
-#[repr(align(128))]
-struct Stripe<K, I>(Mutex<StripeState<K, I>>);
+#[repr(C)]
+struct Stripe<K, I> {
+    state: Mutex<StripeState<K, I>>,
+    gate: Arc<Gate>,
+    max_idle: usize,
+    /// Read by a lease through its [`StripeRef`], which so carries no copy.
+    ends: Ends,
+    _padding: [u64; 16],
+}
+
+impl<K: Key, I> Stripe<K, I> {
+    /// See [`IdleSets::park`].
+    fn park(&self, hash: KeyHash, item: I, released: bool, times: IdleTimes) -> Result<Option<I>, I>
+    where
+        I: Keyed<K>,
+    {
+        let mut stripe = self.state.lock();
+        // Read under the stripe's lock: see the module's concurrency note.
+        if !self.gate.is_quiet() || !stripe.reaper_due_by(times.deadline) {
+            return Err(item);
+        }
+        let Some(set) = stripe.set(hash, item.key()).filter(|set| set.listed) else {
+            return Err(item);
+        };
+        if released {
+            set.counted.released += 1;
+        }
+        Ok(set.park(item, times, self.max_idle))
+    }
+}
+
+/// A lent connection's way back to its key's stripe, held by its lease: a
+/// release parks through it with no pool-wide reference count touched
+/// (each release would otherwise write the pool's own count, one cache
+/// line for every key and core). Once the pool is gone its gate is closed,
+/// and every park through it is refused.
+#[derive(Debug)]
+pub(crate) struct StripeRef<K, I>(Arc<Stripe<K, I>>);
+
+impl<K, I> StripeRef<K, I> {
+    /// What ends a connection's use or rest, in the pool it belongs to.
+    pub(crate) fn ends(&self) -> &Ends {
+        &self.0.ends
+    }
+
+    /// As [`IdleSets::is_quiet`]: a hint that a park may be fast.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.0.gate.is_quiet()
+    }
+}
+
+impl<K: Key, I: Keyed<K>> StripeRef<K, I> {
+    /// The fast check-in, as [`IdleSets::park`].
+    pub(crate) fn park(
+        &self,
+        hash: KeyHash,
+        item: I,
+        released: bool,
+        times: IdleTimes,
+    ) -> Result<Option<I>, I> {
+        self.0.park(hash, item, released, times)
+    }
+}
 
 /// Every key's idle set, striped by the key's hash (see the [module](self)).
 #[derive(Debug)]
 pub(crate) struct IdleSets<K, I> {
-    stripes: Box<[Stripe<K, I>]>,
+    stripes: Box<[Arc<Stripe<K, I>>]>,
     /// Stripe count less one (a power of two less one).
     mask: usize,
-    max_idle: usize,
-    gate: Gate,
+    gate: Arc<Gate>,
     /// Tests run a fast step here, in a window of a books step between a
     /// look into a stripe and what the books do with what they saw.
     #[cfg(test)]
@@ -227,24 +299,29 @@ const MAX_STRIPES: usize = 64;
 impl<K: Key, I> IdleSets<K, I> {
     /// Sets for at most `max_keys` keys, each of at most `max_idle`
     /// connections.
-    pub(crate) fn new(max_keys: usize, max_idle: usize) -> Self {
+    pub(crate) fn new(max_keys: usize, max_idle: usize, ends: Ends) -> Self {
         let count = max_keys.clamp(1, MAX_STRIPES).next_power_of_two();
-        let stripes = (0..count)
-            .map(|_| {
-                Stripe(Mutex::new(StripeState {
+        let gate = Arc::new(Gate {
+            closed: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
+        });
+        let make = || {
+            Arc::new(Stripe {
+                state: Mutex::new(StripeState {
                     sets: HashTable::new(),
                     next_reap: None,
-                }))
+                }),
+                gate: Arc::clone(&gate),
+                max_idle,
+                ends,
+                _padding: [0; 16],
             })
-            .collect();
+        };
+        let stripes = (0..count).map(|_| make()).collect();
         IdleSets {
             stripes,
             mask: count - 1,
-            max_idle,
-            gate: Gate {
-                closed: AtomicBool::new(false),
-                waiting: AtomicBool::new(false),
-            },
+            gate,
             #[cfg(test)]
             between: Between::default(),
         }
@@ -265,11 +342,17 @@ impl<K: Key, I> IdleSets<K, I> {
         *self.between.0.lock() = Some(Box::new(step));
     }
 
-    fn stripe(&self, hash: KeyHash) -> &Mutex<StripeState<K, I>> {
+    fn stripe(&self, hash: KeyHash) -> &Arc<Stripe<K, I>> {
         // The bits above those that pick a bucket inside a stripe's table,
         // and below those its control bytes keep.
         let index = (hash.bits() >> 32) as usize & self.mask;
-        &self.stripes[index].0
+        &self.stripes[index]
+    }
+
+    /// The way back to the stripe of a key whose hash is `hash`, for a
+    /// connection of the key about to be lent.
+    pub(crate) fn stripe_ref(&self, hash: KeyHash) -> StripeRef<K, I> {
+        StripeRef(Arc::clone(self.stripe(hash)))
     }
 
     /// Whether nothing waits and the pool is open, as last told: when
@@ -284,7 +367,7 @@ impl<K: Key, I> IdleSets<K, I> {
     /// The fast checkout: the warmest idle connection of `key`, counted as
     /// a reuse, if it has one.
     pub(crate) fn lend(&self, hash: KeyHash, key: &K) -> Option<(I, IdleTimes)> {
-        let mut stripe = self.stripe(hash).lock();
+        let mut stripe = self.stripe(hash).state.lock();
         // Read under the stripe's lock: a shutdown closes the gate before
         // it drains, so no lend takes a connection once it has begun.
         if self.gate.closed.load(Ordering::Relaxed) {
@@ -296,7 +379,9 @@ impl<K: Key, I> IdleSets<K, I> {
     /// The fast check-in: parks `item` (released, if `released`) with
     /// `times` when nothing of the rest of the books is needed; at the key's
     /// idle limit, returns the connection it displaced. Gives `item` back
-    /// when the books must take it.
+    /// when the books must take it. (The pool parks through a lease's
+    /// [`StripeRef`]; tests through this.)
+    #[cfg(test)]
     pub(crate) fn park(
         &self,
         hash: KeyHash,
@@ -307,18 +392,7 @@ impl<K: Key, I> IdleSets<K, I> {
     where
         I: Keyed<K>,
     {
-        let mut stripe = self.stripe(hash).lock();
-        // Read under the stripe's lock: see the module's concurrency note.
-        if !self.gate.is_quiet() || !stripe.reaper_due_by(times.deadline) {
-            return Err(item);
-        }
-        let Some(set) = stripe.set(hash, item.key()).filter(|set| set.listed) else {
-            return Err(item);
-        };
-        if released {
-            set.counted.released += 1;
-        }
-        Ok(set.park(item, times, self.max_idle))
+        self.stripe(hash).park(hash, item, released, times)
     }
 
     /// The books' check-in: parks `item` in the set of its key, which joins
@@ -334,12 +408,13 @@ impl<K: Key, I> IdleSets<K, I> {
     where
         I: Keyed<K>,
     {
-        let mut stripe = self.stripe(hash).lock();
-        let Some(set) = stripe.set(hash, item.key()) else {
+        let stripe = self.stripe(hash);
+        let mut state = stripe.state.lock();
+        let Some(set) = state.set(hash, item.key()) else {
             return Err(item);
         };
         set.listed = true;
-        Ok(set.park(item, times, self.max_idle))
+        Ok(set.park(item, times, stripe.max_idle))
     }
 
     /// Runs `f` on the set of `key`, if the key is remembered.
@@ -349,12 +424,12 @@ impl<K: Key, I> IdleSets<K, I> {
         key: &K,
         f: impl FnOnce(&mut IdleSet<I>) -> R,
     ) -> Option<R> {
-        Some(f(self.stripe(hash).lock().set(hash, key)?))
+        Some(f(self.stripe(hash).state.lock().set(hash, key)?))
     }
 
     /// An empty set for a key the books now remember.
     pub(crate) fn insert(&self, hasher: &KeyHasher, hash: KeyHash, key: &K) {
-        let mut stripe = self.stripe(hash).lock();
+        let mut stripe = self.stripe(hash).state.lock();
         if stripe.sets.find(hash.bits(), |(k, _)| k == key).is_none() {
             stripe
                 .sets
@@ -372,7 +447,7 @@ impl<K: Key, I> IdleSets<K, I> {
         key: &K,
         forgettable: impl FnOnce(&IdleSet<I>) -> bool,
     ) -> Option<IdleSet<I>> {
-        let mut stripe = self.stripe(hash).lock();
+        let mut stripe = self.stripe(hash).state.lock();
         let entry = stripe
             .sets
             .find_entry(hash.bits(), |(k, _)| k == key)
@@ -386,7 +461,7 @@ impl<K: Key, I> IdleSets<K, I> {
     /// Runs `f` on every set, one stripe locked at a time.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&K, &mut IdleSet<I>)) {
         for stripe in &*self.stripes {
-            for (key, set) in stripe.0.lock().sets.iter_mut() {
+            for (key, set) in stripe.state.lock().sets.iter_mut() {
                 f(key, set);
             }
         }
@@ -413,7 +488,7 @@ impl<K: Key, I> IdleSets<K, I> {
         // Each stripe's copy, under its lock: rare (a reaper round, a
         // deadline earlier than any), and the parks then read it for free.
         for stripe in &*self.stripes {
-            stripe.0.lock().next_reap = at;
+            stripe.state.lock().next_reap = at;
         }
     }
 }

@@ -35,12 +35,12 @@ use std::sync::Arc;
 use timewait_core::ledger::TimeWaitLedger;
 use tokio::time::Instant;
 
-use crate::config::Limits;
+use crate::config::{Ends, Limits};
 use crate::key::Key;
 use crate::stats::Activity;
 
 pub(crate) use checkin::{Checkin, Keyed, Refusal};
-pub(crate) use idle::IdleSets;
+pub(crate) use idle::{IdleSets, StripeRef};
 pub(crate) use keymap::{KeyHash, KeyHasher};
 pub(crate) use keys::{IdleTimes, KeyBook};
 pub(crate) use lend::{Effects, Lend};
@@ -89,11 +89,22 @@ pub(crate) struct Book<K: Key, I, W> {
 }
 
 impl<K: Key, I, W: Waiting> Book<K, I, W> {
-    pub(crate) fn new(limits: Limits, ledger: TimeWaitLedger, hasher: KeyHasher) -> Self {
+    /// Books under `limits`, whose idle sets give each lease the rules
+    /// that end its connection's use or rest (`ends`), for its release.
+    pub(crate) fn new(
+        limits: Limits,
+        ends: Ends,
+        ledger: TimeWaitLedger,
+        hasher: KeyHasher,
+    ) -> Self {
         Book {
             limits,
             keys: KeyMap::new(hasher),
-            idle: Arc::new(IdleSets::new(limits.max_keys, limits.max_idle_per_key)),
+            idle: Arc::new(IdleSets::new(
+                limits.max_keys,
+                limits.max_idle_per_key,
+                ends,
+            )),
             total_open: 0,
             ledger,
             activity: Activity::default(),

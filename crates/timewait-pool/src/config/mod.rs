@@ -2,6 +2,7 @@
 //! builder that checks it (`builder`), and what it refuses (`error`).
 
 mod builder;
+mod ends;
 mod error;
 
 use std::collections::HashMap;
@@ -16,14 +17,8 @@ use crate::key::Key;
 use crate::policy::{ClosePolicy, Fallback, HealthCheck, OnPortsExhausted};
 
 pub use builder::{NoConnector, PoolBuilder, WithConnector};
+pub(crate) use ends::Ends;
 pub use error::ConfigError;
-
-/// What ends a connection's use, for [`Pooled::is_final_use`](crate::Pooled::is_final_use).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ends {
-    pub(crate) max_uses: Option<u64>,
-    pub(crate) max_lifetime: Option<Duration>,
-}
 
 /// The peer's keep-alive (idle) timeout and how early to stop lending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +79,7 @@ impl<K: Key, C> PoolConfig<K, C> {
         Ends {
             max_uses: self.max_uses,
             max_lifetime: self.max_lifetime,
+            idle_limit: self.idle_limit(),
         }
     }
 

@@ -1,16 +1,16 @@
 //! Check-in: a connection comes back from a guard, to a waiter, to the idle
-//! set, or to retirement; and the deadlines that decide which. The books
-//! decide where it goes ([`Book::checkin`](crate::book::Book::checkin));
-//! this carries it out.
+//! set, or to retirement. The books decide where it goes
+//! ([`Book::checkin`](crate::book::Book::checkin)); this carries it out.
 //!
 //! # Concurrency note
 //!
 //! A release parks in its key's stripe of idle connections alone when the
-//! stripe allows it (nothing waits, the pool is open, the reaper is due);
-//! otherwise the books' lock is taken for the books' step alone.
-//! Retirements (which may look at the socket once) run outside it, and so
-//! does the send that hands a connection to a waiter (which wakes the
-//! waiter's task).
+//! stripe allows it (nothing waits, the pool is open, the reaper is due):
+//! the lease does that itself, through its way back to the stripe
+//! ([`park_released`]), without taking a reference to the pool. Otherwise
+//! the books' lock is taken for the books' step alone. Retirements (which
+//! may look at the socket once) run outside it, and so does the send that
+//! hands a connection to a waiter (which wakes the waiter's task).
 //!
 //! Only a released lease reaches the idle set or a waiter: everything else
 //! arrives here with a reason to retire.
@@ -25,7 +25,7 @@ use crate::connection::Connection;
 use crate::key::Key;
 use crate::pool::shared::Shared;
 use crate::pool::slot::Slot;
-use crate::pool::state::{Handoff, Idle};
+use crate::pool::state::{Handoff, Idle, IdleStripe};
 use crate::retire::RetireReason;
 
 impl<K: Key, C: Connection> Shared<K, C> {
@@ -43,15 +43,10 @@ impl<K: Key, C: Connection> Shared<K, C> {
         // waiter goes through the same check), and a retirement looks once
         // at the socket itself, so a connection at rest pays for one look
         // per use, not two. The clock is read only for a lifetime here, and
-        // for the idle set's deadline below: a handoff to a waiter needs
-        // none.
+        // for the idle set's deadline below.
         let reason = retire
             .or_else(|| self.is_closed().then_some(RetireReason::Shutdown))
-            .or_else(|| {
-                let too_old =
-                    self.config.max_lifetime.is_some() && self.too_old(&conn, Instant::now());
-                (too_old || self.used_up(&conn)).then_some(RetireReason::UsedUp)
-            });
+            .or_else(|| self.ends.spent(&conn).then_some(RetireReason::UsedUp));
         if let Some(reason) = reason {
             if released {
                 self.count(slot.key(), |a| a.released += 1);
@@ -66,26 +61,10 @@ impl<K: Key, C: Connection> Shared<K, C> {
             let now = Instant::now();
             let times = IdleTimes {
                 since: Some(now),
-                deadline: self.idle_deadline(&item.conn, now),
+                deadline: self.ends.idle_deadline(&item.conn, now),
             };
             let hash = item.slot.hash();
             let released_now = std::mem::take(&mut released);
-            // The common case: parked in its key's stripe alone.
-            let parked = if self.idle.is_quiet() {
-                self.idle.park(hash, item, released_now, times)
-            } else {
-                Err(item)
-            };
-            item = match parked {
-                Ok(displaced) => {
-                    if let Some(idle) = displaced {
-                        let (conn, slot) = idle.into_lent();
-                        self.retire(slot, conn, RetireReason::Evicted);
-                    }
-                    return;
-                }
-                Err(item) => item,
-            };
             let checked_in = self.state.lock().checkin(item, hash, released_now, times);
             match checked_in {
                 Checkin::Parked {
@@ -133,37 +112,48 @@ impl<K: Key, C: Connection> Shared<K, C> {
             }
         }
     }
+}
 
-    /// When an idle connection stops being lent: the pool's idle limit, the
-    /// one its peer announced, or its end of life, whichever comes first. A
-    /// limit too long to add to an instant is no limit.
-    pub(crate) fn idle_deadline(&self, conn: &Conn<C>, now: Instant) -> Option<Instant> {
-        let limit = match (self.config.idle_limit(), conn.io.peer_idle_limit()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let idle = limit.and_then(|limit| now.checked_add(limit));
-        let life = self
-            .config
-            .max_lifetime
-            .and_then(|life| conn.created.checked_add(life));
-        match (idle, life) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+/// The fast check-in of a released lease with nothing against its
+/// connection's rest: parks it in its key's stripe through the lease's way
+/// back, with no lock or reference count of the pool's. Gives the
+/// connection back when the pool must take it: its use or life is spent,
+/// checkouts wait, the pool is closed or gone, the reaper is not due by
+/// its deadline, or its key's set is not in the books' order yet.
+pub(crate) fn park_released<K: Key, C: Connection>(
+    conn: Conn<C>,
+    slot: Slot<K, C>,
+    stripe: &IdleStripe<K, C>,
+) -> Result<(), (Conn<C>, Slot<K, C>)> {
+    // A hint first: while checkouts wait, releases go to them through the
+    // books, and reading the clock or taking the stripe's lock only to learn
+    // that would be wasted (the park reads the gate again under the lock).
+    if !stripe.is_quiet() {
+        return Err((conn, slot));
+    }
+    let ends = stripe.ends();
+    let now = Instant::now();
+    if ends.too_old(&conn, now) || ends.used_up(&conn) {
+        return Err((conn, slot));
+    }
+    let times = IdleTimes {
+        since: Some(now),
+        deadline: ends.idle_deadline(&conn, now),
+    };
+    let hash = slot.hash();
+    match stripe.park(hash, Idle::new(conn, slot), true, times) {
+        Ok(None) => Ok(()),
+        // At the key's idle bound, the connection idle longest made room:
+        // retired as the pool retires any (the pool is there, or the gate
+        // would have refused the park, unless it went away just now).
+        Ok(Some(displaced)) => {
+            let (conn, slot) = displaced.into_lent();
+            match slot.shared().upgrade() {
+                Some(shared) => shared.retire(slot, conn, RetireReason::Evicted),
+                None => conn.io.close(),
+            }
+            Ok(())
         }
-    }
-
-    /// Whether the connection has reached its maximum lifetime.
-    pub(crate) fn too_old(&self, conn: &Conn<C>, now: Instant) -> bool {
-        self.config
-            .max_lifetime
-            .is_some_and(|life| now.saturating_duration_since(conn.created) >= life)
-    }
-
-    /// Whether the connection has served its maximum number of checkouts,
-    /// or every use its peer allows.
-    pub(crate) fn used_up(&self, conn: &Conn<C>) -> bool {
-        self.config.max_uses.is_some_and(|max| conn.uses >= max)
-            || conn.io.remaining_uses() == Some(0)
+        Err(idle) => Err(idle.into_lent()),
     }
 }

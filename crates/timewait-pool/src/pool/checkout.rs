@@ -202,9 +202,9 @@ impl<K: Key, C: Connection> Shared<K, C> {
             || keep_alive_deadline.is_some()
             || checked_after.is_some();
         let now = clock.then(Instant::now);
-        let expired = self.used_up(&conn)
+        let expired = self.ends.used_up(&conn)
             || now.is_some_and(|now| {
-                self.too_old(&conn, now) || keep_alive_deadline.is_some_and(|d| d <= now)
+                self.ends.too_old(&conn, now) || keep_alive_deadline.is_some_and(|d| d <= now)
             });
         let check = match self.config.health_check {
             HealthCheck::Never => false,
@@ -226,7 +226,14 @@ impl<K: Key, C: Connection> Shared<K, C> {
             return None;
         }
         tracing::trace!(key = ?slot.key(), uses = conn.uses, "reuse");
-        Some(Pooled::new(conn, slot, true, self.config.ends()))
+        Some(self.lease(conn, slot, true))
+    }
+
+    /// A lease on `conn` (reused, if `reused`), with the pool's rules for
+    /// its end and the way back to its key's stripe.
+    pub(crate) fn lease(&self, conn: Conn<C>, slot: Slot<K, C>, reused: bool) -> Pooled<K, C> {
+        let stripe = self.idle.stripe_ref(slot.hash());
+        Pooled::new(conn, slot, reused, stripe)
     }
 
     /// The synchronous part of a checkout: an idle connection of `key`, if a

@@ -105,7 +105,7 @@ pub(crate) async fn connect<K: Key, C: Connection>(
         uses: 0,
         destination: destination.map(Box::new),
     };
-    Ok(Pooled::new(conn, slot, false, shared.config.ends()))
+    Ok(shared.lease(conn, slot, false))
 }
 
 /// Waits, or fails, while the destination's ports are spent. The first wait

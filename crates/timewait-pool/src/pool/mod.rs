@@ -1,7 +1,7 @@
 //! The pool: a `tower::Service` from keys to checked-out connections.
 
 mod acquire;
-mod checkin;
+pub(crate) mod checkin;
 mod checkout;
 mod connect;
 mod deadline;

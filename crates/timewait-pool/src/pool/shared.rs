@@ -24,7 +24,7 @@ use crate::book::{Book, IdleSets, KeyHasher};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use crate::config::PoolConfig;
+use crate::config::{Ends, PoolConfig};
 use crate::connection::Connection;
 use crate::key::Key;
 use crate::lock::Mutex;
@@ -36,6 +36,8 @@ use crate::stats::{Activity, Outcome, PoolStats};
 
 pub(crate) struct Shared<K: Key, C: Connection> {
     pub(crate) config: PoolConfig<K, C>,
+    /// What ends a connection's use or rest, from the configuration.
+    pub(crate) ends: Ends,
     pub(super) state: Mutex<Books<K, C>>,
     /// The books' idle sets, for the steps that need nothing else of them.
     pub(super) idle: Arc<IdleSets<K, Idle<K, C>>>,
@@ -62,8 +64,9 @@ impl<K: Key, C: Connection> Shared<K, C> {
     pub(crate) fn new(config: PoolConfig<K, C>) -> Arc<Self> {
         let ledger = TimeWaitLedger::new(config.budget.time_wait());
         let key_hasher = KeyHasher::default();
-        let books = Book::new(config.limits, ledger, key_hasher.clone());
+        let books = Book::new(config.limits, config.ends(), ledger, key_hasher.clone());
         Arc::new(Shared {
+            ends: config.ends(),
             config,
             idle: Arc::clone(books.idle_sets()),
             state: Mutex::new(books),

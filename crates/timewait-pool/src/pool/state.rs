@@ -3,7 +3,7 @@
 
 use tokio::sync::oneshot;
 
-use crate::book::{Book, Keyed, Waiting};
+use crate::book::{Book, Keyed, StripeRef, Waiting};
 use crate::conn::Conn;
 use crate::connection::Connection;
 use crate::key::Key;
@@ -11,6 +11,9 @@ use crate::pool::slot::Slot;
 
 /// The pool's books, over its idle connections and waiting checkouts.
 pub(crate) type Books<K, C> = Book<K, Idle<K, C>, Sender<K, C>>;
+
+/// A lease's way back to its key's stripe of idle connections.
+pub(crate) type IdleStripe<K, C> = StripeRef<K, Idle<K, C>>;
 
 /// Where a waiting checkout receives its handoff.
 pub(crate) type Sender<K, C> = oneshot::Sender<Handoff<K, C>>;

@@ -8,7 +8,7 @@ use timewait_core::ledger::TimeWaitLedger;
 
 use super::*;
 use crate::book::{Book, Checkin, Effects, KeyHasher, Lend, Waiting};
-use crate::config::Limits;
+use crate::config::{Ends, Limits};
 use crate::lock::Mutex;
 
 #[derive(Debug, PartialEq)]
@@ -48,7 +48,7 @@ fn limits(per_key: usize, total: usize, keys: usize) -> Limits {
 fn one_lent() -> (Book<u8, Item, Waiter>, KeyHash) {
     let limits = limits(1, 4, 4);
     let ledger = TimeWaitLedger::new(Duration::from_secs(60));
-    let mut book = Book::new(limits, ledger, KeyHasher::default());
+    let mut book = Book::new(limits, Ends::default(), ledger, KeyHasher::default());
     let hash = book.keys.hasher().hash(&KEY);
     let mut effects = Effects::new();
     let lent = book.lend(&KEY, hash, false, || (Waiter, None), &mut effects);
@@ -129,7 +129,7 @@ fn a_park_after_a_shutdown_or_past_the_reapers_round_goes_through_the_books() {
 /// through the books (so listed), in that order of use.
 fn parked(limits: Limits, keys: &[u8]) -> Book<u8, Item, Waiter> {
     let ledger = TimeWaitLedger::new(Duration::from_secs(60));
-    let mut book = Book::new(limits, ledger, KeyHasher::default());
+    let mut book = Book::new(limits, Ends::default(), ledger, KeyHasher::default());
     for &key in keys {
         let hash = book.keys.hasher().hash(&key);
         let mut effects = Effects::new();

@@ -32,7 +32,7 @@ use timewait_core::ledger::TimeWaitLedger;
 use tokio::time::Instant;
 
 use crate::book::{Book, Checkin, Effects, IdleTimes, KeyHasher, Keyed, Lend, Waiting};
-use crate::config::Limits;
+use crate::config::{Ends, Limits};
 
 mod check;
 
@@ -131,7 +131,7 @@ impl Model {
     ) -> Self {
         let ledger = TimeWaitLedger::new(Duration::from_secs(60));
         Model {
-            book: Book::new(limits, ledger, KeyHasher::default()),
+            book: Book::new(limits, Ends::default(), ledger, KeyHasher::default()),
             limits,
             idle_timeout,
             checkout_timeout,
