@@ -49,6 +49,7 @@
 //! key at its limit), its cache line is not written at all.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -148,8 +149,12 @@ impl<I> IdleSet<I> {
 }
 
 /// What the books tell a fast park, without their lock (see the
-/// [module](self)).
+/// [module](self)). On cache lines of its own: every fast step on every
+/// stripe reads it, and a stripe's reference count allocated beside it
+/// would make those reads miss whenever that stripe is busy on another
+/// core.
 #[derive(Debug)]
+#[repr(align(128))]
 struct Gate {
     closed: AtomicBool,
     /// Checkouts wait (gone ones included), or one is deciding whether it
@@ -200,7 +205,6 @@ impl<K: Key, I> StripeState<K, I> {
 /// then moves one line between cores, not two (over-aligned, the count
 /// would have a line of its own). The padding after keeps other stripes'
 /// locks off these lines.
-#[derive(Debug)]
 #[repr(C)]
 struct Stripe<K, I> {
     state: Mutex<StripeState<K, I>>,
@@ -211,8 +215,17 @@ struct Stripe<K, I> {
     _padding: [u64; 16],
 }
 
+impl<K: fmt::Debug, I: fmt::Debug> fmt::Debug for Stripe<K, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stripe")
+            .field("state", &self.state)
+            .field("max_idle", &self.max_idle)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<K: Key, I> Stripe<K, I> {
-    /// See [`IdleSets::park`].
+    /// See [`StripeRef::park`].
     fn park(&self, hash: KeyHash, item: I, released: bool, times: IdleTimes) -> Result<Option<I>, I>
     where
         I: Keyed<K>,
@@ -253,7 +266,10 @@ impl<K, I> StripeRef<K, I> {
 }
 
 impl<K: Key, I: Keyed<K>> StripeRef<K, I> {
-    /// The fast check-in, as [`IdleSets::park`].
+    /// The fast check-in: parks `item` (released, if `released`) with
+    /// `times` when nothing of the rest of the books is needed; at the key's
+    /// idle limit, returns the connection it displaced. Gives `item` back
+    /// when the books must take it.
     pub(crate) fn park(
         &self,
         hash: KeyHash,
@@ -358,7 +374,7 @@ impl<K: Key, I> IdleSets<K, I> {
     /// Whether nothing waits and the pool is open, as last told: when
     /// checkouts wait, idle connections are rare (each release goes to a
     /// waiter), and the fast steps would mostly take a stripe's lock for
-    /// nothing before the books'. A hint only: [`park`](Self::park) checks
+    /// nothing before the books'. A hint only: a park checks
     /// again under its stripe's lock.
     pub(crate) fn is_quiet(&self) -> bool {
         self.gate.is_quiet()
@@ -376,11 +392,8 @@ impl<K: Key, I> IdleSets<K, I> {
         stripe.set(hash, key)?.lend()
     }
 
-    /// The fast check-in: parks `item` (released, if `released`) with
-    /// `times` when nothing of the rest of the books is needed; at the key's
-    /// idle limit, returns the connection it displaced. Gives `item` back
-    /// when the books must take it. (The pool parks through a lease's
-    /// [`StripeRef`]; tests through this.)
+    /// [`StripeRef::park`] into the stripe of `hash`: the pool parks
+    /// through a lease's way back, tests through this.
     #[cfg(test)]
     pub(crate) fn park(
         &self,

@@ -45,7 +45,12 @@ pub(crate) struct KeyBook {
     /// key's idle set empty, if they have not parked in it since. While the
     /// flag stays up, every park goes through the books, so the set is
     /// still empty and a checkout need not take its stripe's lock to see
-    /// it (a busy key at its limit, where every checkout waits).
+    /// it (a busy key at its limit, where every checkout waits). This rests
+    /// on three things: the look that sets the mark takes the stripe's lock
+    /// after the raise; every write of the flag goes through
+    /// `Book::set_waiting`, which counts the raises; and the books' only
+    /// way into a set (`take_back`'s park) clears the mark. A new way in,
+    /// or a write of the flag that bypasses the count, must keep them.
     pub(crate) seen_empty: Option<u64>,
     pub(crate) places: Places,
     /// Counted by the books; its idle set counts reuses and releases.

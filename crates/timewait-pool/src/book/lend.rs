@@ -109,6 +109,15 @@ impl<K: Key, I, W: Waiting> Book<K, I, W> {
                     Some(Some((item, times))) => return Lend::Idle(item, times),
                     _ => entry.seen_empty = Some(self.raised),
                 }
+            } else {
+                // Checked in tests, the model's among them: what the mark
+                // rests on must hold whatever runs beside this step.
+                debug_assert!(
+                    self.idle
+                        .with(hash, key, |set| set.parked.is_empty())
+                        .unwrap_or(true),
+                    "an idle set marked empty holds a connection"
+                );
             }
         }
         if self.under_limit(key) {

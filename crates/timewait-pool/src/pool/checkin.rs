@@ -144,8 +144,11 @@ pub(crate) fn park_released<K: Key, C: Connection>(
     match stripe.park(hash, Idle::new(conn, slot), true, times) {
         Ok(None) => Ok(()),
         // At the key's idle bound, the connection idle longest made room:
-        // retired as the pool retires any (the pool is there, or the gate
-        // would have refused the park, unless it went away just now).
+        // retired as the pool retires any. The pool is there, or the gate
+        // would have refused the park, unless its last handle went just
+        // now: then it is closed here, without the policy the pool's own
+        // end gives its idle connections (a farewell needs the pool's
+        // worker).
         Ok(Some(displaced)) => {
             let (conn, slot) = displaced.into_lent();
             match slot.shared().upgrade() {

@@ -337,3 +337,24 @@ fn a_set_seen_empty_is_looked_at_again_once_the_waiting_flag_fell() {
     let lent = book.lend(&KEY, hash, false, || (Waiter, None), &mut effects);
     assert!(matches!(lent, Lend::Idle(Item(KEY), _)), "{lent:?}");
 }
+
+#[test]
+fn a_set_seen_empty_by_a_checkout_that_connects_is_looked_at_again() {
+    // The look that marks the set empty ends in a connect, and the flag
+    // falls in the same step: the next release parks fast, and the next
+    // checkout through the books must see it.
+    let mut book = parked(limits(2, 4, 4), &[KEY]);
+    let hash = book.keys.hasher().hash(&KEY);
+    assert!(book.idle_sets().lend(hash, &KEY).is_some());
+    let mut effects = Effects::new();
+    let lent = book.lend(&KEY, hash, false, || (Waiter, None), &mut effects);
+    assert!(matches!(lent, Lend::Connect));
+    book.connected(&KEY, None);
+    let parked = book
+        .idle_sets()
+        .park(hash, Item(KEY), true, IdleTimes::default());
+    assert_eq!(parked, Ok(None));
+    // A checkout whose last connection failed its check.
+    let lent = book.lend(&KEY, hash, true, || (Waiter, None), &mut effects);
+    assert!(matches!(lent, Lend::Idle(Item(KEY), _)), "{lent:?}");
+}
