@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+use crate::config::Ends;
 use crate::conn::Conn;
 use crate::connection::{Connection, Health};
 use crate::exchange::{Exchange, Left};
@@ -97,10 +98,12 @@ pub struct Pooled<K: Key, C: Connection> {
     conn: Option<Conn<C>>,
     slot: Option<Slot<K, C>>,
     /// The way back to its key's stripe, for a release that parks without
-    /// the pool; taken when the lease ends.
+    /// the pool; taken when the lease ends. None for a lease made while
+    /// checkouts wait, whose release goes to them through the books.
     stripe: Option<IdleStripe<K, C>>,
     reused: bool,
     final_use: bool,
+    max_lifetime: Option<Duration>,
     retire: Option<RetireReason>,
     exchange: Exchange,
 }
@@ -110,16 +113,18 @@ impl<K: Key, C: Connection> Pooled<K, C> {
         mut conn: Conn<C>,
         slot: Slot<K, C>,
         reused: bool,
-        stripe: IdleStripe<K, C>,
+        ends: &Ends,
+        stripe: Option<IdleStripe<K, C>>,
     ) -> Self {
         conn.uses += 1;
-        let final_use = stripe.ends().max_uses.is_some_and(|max| conn.uses >= max);
+        let final_use = ends.max_uses.is_some_and(|max| conn.uses >= max);
         Pooled {
             conn: Some(conn),
             slot: Some(slot),
-            stripe: Some(stripe),
+            stripe,
             reused,
             final_use,
+            max_lifetime: ends.max_lifetime,
             retire: None,
             exchange: Exchange::default(),
         }
@@ -200,11 +205,7 @@ impl<K: Key, C: Connection> Pooled<K, C> {
                 .io
                 .remaining_uses()
                 .is_some_and(|left| left <= 1)
-            || self
-                .stripe
-                .as_ref()
-                .and_then(|stripe| stripe.ends().max_lifetime)
-                .is_some_and(|life| self.age() >= life)
+            || self.max_lifetime.is_some_and(|life| self.age() >= life)
     }
 
     /// How many checkouts the connection has served, this one included.

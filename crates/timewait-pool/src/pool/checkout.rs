@@ -230,10 +230,16 @@ impl<K: Key, C: Connection> Shared<K, C> {
     }
 
     /// A lease on `conn` (reused, if `reused`), with the pool's rules for
-    /// its end and the way back to its key's stripe.
+    /// its end and, unless checkouts wait, the way back to its key's
+    /// stripe: while they wait, its release goes to one of them through the
+    /// books, and the way back would only add two writes of the stripe's
+    /// reference count to the two of the pool's.
     pub(crate) fn lease(&self, conn: Conn<C>, slot: Slot<K, C>, reused: bool) -> Pooled<K, C> {
-        let stripe = self.idle.stripe_ref(slot.hash());
-        Pooled::new(conn, slot, reused, stripe)
+        let stripe = self
+            .idle
+            .is_quiet()
+            .then(|| self.idle.stripe_ref(slot.hash()));
+        Pooled::new(conn, slot, reused, &self.ends, stripe)
     }
 
     /// The synchronous part of a checkout: an idle connection of `key`, if a

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use crate::config::{Ends, PoolConfig};
 use crate::connection::Connection;
 use crate::key::Key;
-use crate::lock::Mutex;
+use crate::lock::{Mutex, OwnLines};
 use crate::pool::connect::MakeConnection;
 use crate::pool::slot::Slot;
 use crate::pool::state::{Books, Idle};
@@ -38,7 +38,7 @@ pub(crate) struct Shared<K: Key, C: Connection> {
     pub(crate) config: PoolConfig<K, C>,
     /// What ends a connection's use or rest, from the configuration.
     pub(crate) ends: Ends,
-    pub(super) state: Mutex<Books<K, C>>,
+    pub(super) state: OwnLines<Mutex<Books<K, C>>>,
     /// The books' idle sets, for the steps that need nothing else of them.
     pub(super) idle: Arc<IdleSets<K, Idle<K, C>>>,
     /// Set once with the state's `closed`, readable without the lock.
@@ -69,7 +69,7 @@ impl<K: Key, C: Connection> Shared<K, C> {
             ends: config.ends(),
             config,
             idle: Arc::clone(books.idle_sets()),
-            state: Mutex::new(books),
+            state: OwnLines(Mutex::new(books)),
             closed: AtomicBool::new(false),
             retiring: AtomicUsize::new(0),
             retire_tx: Mutex::new(None),
