@@ -17,9 +17,24 @@ pub(crate) struct Ends {
     pub(crate) max_lifetime: Option<Duration>,
     /// The pool's idle limit (see `PoolConfig::idle_limit`).
     pub(crate) idle_limit: Option<Duration>,
+    /// Whether a checkout's health check depends on how long the
+    /// connection rested (`HealthCheck::IdleFor`), which then needs the
+    /// time it came back.
+    pub(crate) check_after_rest: bool,
 }
 
 impl Ends {
+    /// The time a connection comes back, if anything about its rest needs
+    /// it: an idle limit (the pool's or its peer's), a lifetime, or a
+    /// health check after a rest. Otherwise the clock is not read.
+    pub(crate) fn rest_clock<C: Connection>(&self, conn: &Conn<C>) -> Option<Instant> {
+        let needed = self.idle_limit.is_some()
+            || self.max_lifetime.is_some()
+            || self.check_after_rest
+            || conn.io.peer_idle_limit().is_some();
+        needed.then(Instant::now)
+    }
+
     /// Whether the connection has reached its maximum lifetime.
     pub(crate) fn too_old<C>(&self, conn: &Conn<C>, now: Instant) -> bool {
         self.max_lifetime
@@ -59,5 +74,75 @@ impl Ends {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use timewait_core::ledger::Destination;
+
+    use super::*;
+    use crate::connection::{Health, PeerClose};
+
+    /// A connection that only says what its peer announced.
+    struct Quiet(Option<Duration>);
+
+    impl Connection for Quiet {
+        fn health(&mut self) -> Health {
+            Health::Usable
+        }
+        fn destination(&self) -> Option<Destination> {
+            None
+        }
+        async fn peer_close(&mut self) -> io::Result<PeerClose> {
+            Ok(PeerClose::Fin)
+        }
+        fn peer_idle_limit(&self) -> Option<Duration> {
+            self.0
+        }
+        fn close(self) {}
+        fn abort(self) {}
+    }
+
+    fn conn(peer_idle_limit: Option<Duration>) -> Conn<Quiet> {
+        Conn {
+            io: Quiet(peer_idle_limit),
+            created: Instant::now(),
+            uses: 0,
+            destination: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_clock_is_read_at_rest_only_when_something_needs_it() {
+        let minute = Some(Duration::from_secs(60));
+        let none = Ends::default();
+        assert_eq!(none.rest_clock(&conn(None)), None);
+        let now = Some(Instant::now());
+        assert_eq!(none.rest_clock(&conn(minute)), now, "the peer's limit");
+        for ends in [
+            Ends {
+                idle_limit: minute,
+                ..none
+            },
+            Ends {
+                max_lifetime: minute,
+                ..none
+            },
+            Ends {
+                check_after_rest: true,
+                ..none
+            },
+        ] {
+            assert_eq!(ends.rest_clock(&conn(None)), now, "{ends:?}");
+        }
+        // A use count needs no clock.
+        let counted = Ends {
+            max_uses: Some(3),
+            ..none
+        };
+        assert_eq!(counted.rest_clock(&conn(None)), None);
     }
 }

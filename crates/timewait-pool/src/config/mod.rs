@@ -80,6 +80,7 @@ impl<K: Key, C> PoolConfig<K, C> {
             max_uses: self.max_uses,
             max_lifetime: self.max_lifetime,
             idle_limit: self.idle_limit(),
+            check_after_rest: matches!(self.health_check, HealthCheck::IdleFor(_)),
         }
     }
 

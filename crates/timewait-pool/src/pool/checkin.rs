@@ -20,6 +20,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::book::{Checkin, IdleTimes, Refusal};
+use crate::config::Ends;
 use crate::conn::Conn;
 use crate::connection::Connection;
 use crate::key::Key;
@@ -43,7 +44,8 @@ impl<K: Key, C: Connection> Shared<K, C> {
         // waiter goes through the same check), and a retirement looks once
         // at the socket itself, so a connection at rest pays for one look
         // per use, not two. The clock is read only for a lifetime here, and
-        // for the idle set's deadline below.
+        // below only when an idle limit or the health check needs the time
+        // of the rest.
         let reason = retire
             .or_else(|| self.is_closed().then_some(RetireReason::Shutdown))
             .or_else(|| self.ends.spent(&conn).then_some(RetireReason::UsedUp));
@@ -58,11 +60,8 @@ impl<K: Key, C: Connection> Shared<K, C> {
         loop {
             // Read before any lock: a clock read is a large part of what a
             // check-in would otherwise hold one for.
-            let now = Instant::now();
-            let times = IdleTimes {
-                since: Some(now),
-                deadline: self.ends.idle_deadline(&item.conn, now),
-            };
+            let now = self.ends.rest_clock(&item.conn);
+            let times = rest_times(&self.ends, &item.conn, now);
             let hash = item.slot.hash();
             let released_now = std::mem::take(&mut released);
             let checked_in = self.state.lock().checkin(item, hash, released_now, times);
@@ -132,14 +131,11 @@ pub(crate) fn park_released<K: Key, C: Connection>(
         return Err((conn, slot));
     }
     let ends = stripe.ends();
-    let now = Instant::now();
-    if ends.too_old(&conn, now) || ends.used_up(&conn) {
+    let now = ends.rest_clock(&conn);
+    if now.is_some_and(|now| ends.too_old(&conn, now)) || ends.used_up(&conn) {
         return Err((conn, slot));
     }
-    let times = IdleTimes {
-        since: Some(now),
-        deadline: ends.idle_deadline(&conn, now),
-    };
+    let times = rest_times(ends, &conn, now);
     let hash = slot.hash();
     match stripe.park(hash, Idle::new(conn, slot), true, times) {
         Ok(None) => Ok(()),
@@ -158,5 +154,14 @@ pub(crate) fn park_released<K: Key, C: Connection>(
             Ok(())
         }
         Err(idle) => Err(idle.into_lent()),
+    }
+}
+
+/// When a connection coming back at `now` (if the clock was read) stops
+/// being lent.
+fn rest_times<C: Connection>(ends: &Ends, conn: &Conn<C>, now: Option<Instant>) -> IdleTimes {
+    IdleTimes {
+        since: now,
+        deadline: now.and_then(|now| ends.idle_deadline(conn, now)),
     }
 }
