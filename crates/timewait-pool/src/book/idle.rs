@@ -9,9 +9,9 @@
 //! anywhere, the pool is open, and the reaper is already due by the new
 //! deadline. So they take only their key's stripe ([`IdleSets::lend`],
 //! and [`StripeRef::park`] through the lease's way back to its stripe), and
-//! different keys rarely meet on one lock. Every
-//! other step goes through the books, under the pool's lock, and takes the
-//! stripes it needs after it: the order is always the books, then a stripe.
+//! different keys rarely meet on one lock. Every other step goes through
+//! the books, under the pool's lock, and takes the stripes it needs after
+//! it: the order is always the books, then a stripe.
 //!
 //! # Concurrency note
 //!
@@ -321,19 +321,20 @@ impl<K: Key, I> IdleSets<K, I> {
             closed: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
         });
-        let make = || {
-            Arc::new(Stripe {
-                state: Mutex::new(StripeState {
-                    sets: HashTable::new(),
-                    next_reap: None,
-                }),
-                gate: Arc::clone(&gate),
-                max_idle,
-                ends,
-                _padding: [0; 16],
+        let stripes = (0..count)
+            .map(|_| {
+                Arc::new(Stripe {
+                    state: Mutex::new(StripeState {
+                        sets: HashTable::new(),
+                        next_reap: None,
+                    }),
+                    gate: Arc::clone(&gate),
+                    max_idle,
+                    ends,
+                    _padding: [0; 16],
+                })
             })
-        };
-        let stripes = (0..count).map(|_| make()).collect();
+            .collect();
         IdleSets {
             stripes,
             mask: count - 1,
