@@ -8,6 +8,9 @@
 //! A park that raced a checkout deciding to wait, or a reaper round, and
 //! went unseen would leave a checkout waiting beside an idle connection:
 //! here that ends in a checkout timeout, or in counts that do not add up.
+//! A release parks through its lease's own way back to its stripe, which
+//! outlives the pool: pools are also dropped while their leases are
+//! released on several threads, and every connection must be closed.
 //! Bounded in count and in time.
 #![allow(clippy::unwrap_used)] // unwrap is how a test fails
 
@@ -155,4 +158,79 @@ fn fast_lends_and_parks_on_many_threads_strand_no_checkout_and_count_exactly() {
 #[test]
 fn fast_parks_racing_reaper_rounds_strand_no_checkout_and_count_exactly() {
     run(Some(Duration::from_millis(3)), 10);
+}
+
+/// Pools dropped in this many rounds, each while its leases are released.
+const DROP_ROUNDS: usize = 200;
+const HOLDERS: usize = 8;
+
+/// One round: `HOLDERS` tasks on several threads each hold a lease of one
+/// of two keys (reused, so its release parks without the pool) and a handle
+/// of the pool; then all at once each drops its handle and releases its
+/// lease, in an order of its own. The pool goes away somewhere among the
+/// releases.
+async fn drop_while_releasing(round: usize) {
+    let connector = Connector::new(Server::Echo);
+    let config = PoolBuilder::new()
+        .close_policy(ClosePolicy::Local)
+        .max_open_per_key(HOLDERS)
+        .max_idle_per_key(HOLDERS)
+        .idle_timeout(None)
+        .checkout_timeout(STRANDED)
+        .build()
+        .unwrap();
+    let pool = TestPool::new(config, connector.clone());
+    // Every connection released once through the pool's books, so that
+    // the next leases are lent from the idle sets.
+    let mut warm = Vec::new();
+    for holder in 0..HOLDERS {
+        warm.push(pool.get(KEYS[holder % 2]).await.unwrap());
+    }
+    for conn in warm {
+        conn.release();
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(HOLDERS));
+    let tasks: Vec<_> = (0..HOLDERS)
+        .map(|holder| {
+            let pool = pool.clone();
+            let start = start.clone();
+            tokio::spawn(async move {
+                let conn = pool.get(KEYS[holder % 2]).await.unwrap();
+                assert!(conn.is_reused());
+                start.wait().await;
+                if (holder + round) % 2 == 0 {
+                    drop(pool);
+                    conn.release();
+                } else {
+                    conn.release();
+                    tokio::task::yield_now().await;
+                    drop(pool);
+                }
+            })
+        })
+        .collect();
+    drop(pool);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Every connection made was closed once: none left parked in a stripe
+    // that outlived its pool (it would be dropped unclosed, unlogged).
+    let mut closed: Vec<usize> = connector.ended().into_iter().map(|(id, _)| id).collect();
+    closed.sort_unstable();
+    let made: Vec<usize> = (0..connector.made()).collect();
+    assert_eq!(closed, made, "round {round}");
+}
+
+#[test]
+fn a_pool_dropped_while_its_leases_are_released_closes_every_connection() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for round in 0..DROP_ROUNDS {
+            drop_while_releasing(round).await;
+        }
+    });
 }
