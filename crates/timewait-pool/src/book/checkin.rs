@@ -1,8 +1,8 @@
 //! Check-in: a released connection goes to a waiting checkout of its key,
 //! to the idle set, or is refused.
 
+use crate::book::idle::{IdleTimes, Keyed};
 use crate::book::keymap::KeyHash;
-use crate::book::keys::IdleTimes;
 use crate::book::queue::Waiting;
 use crate::book::{Book, place_idle};
 use crate::key::Key;
@@ -36,11 +36,6 @@ pub(crate) enum Refusal {
     RoomWanted,
     /// Its key was forgotten while it was lent.
     KeyForgotten,
-}
-
-/// An item that knows its key: what a check-in is given.
-pub(crate) trait Keyed<K> {
-    fn key(&self) -> &K;
 }
 
 impl<K: Key, I: Keyed<K>, W: Waiting> Book<K, I, W> {

@@ -56,13 +56,33 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use hashbrown::HashTable;
 use tokio::time::Instant;
 
-use crate::book::checkin::Keyed;
 use crate::book::keymap::{KeyHash, KeyHasher};
-use crate::book::keys::{IdleTimes, Parked};
 use crate::config::Ends;
 use crate::key::Key;
 use crate::lock::Mutex;
 use crate::stats::Activity;
+
+/// An idle connection, as the books keep it: the caller's item (opaque
+/// here), when it came back, and when the pool stops lending it.
+#[derive(Debug)]
+pub(crate) struct Parked<I> {
+    pub(crate) item: I,
+    pub(crate) times: IdleTimes,
+}
+
+/// When a connection offered for reuse came back, and when it stops being
+/// lent (idle limit or lifetime, the earlier); both `None` for one handed
+/// over as it comes back.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IdleTimes {
+    pub(crate) since: Option<Instant>,
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// An item that knows its key: what a check-in and a park are given.
+pub(crate) trait Keyed<K> {
+    fn key(&self) -> &K;
+}
 
 /// One key's idle connections, and what the stripe counts for it.
 #[derive(Debug)]

@@ -2,29 +2,11 @@
 //! by recency (its idle connections are in its [idle set](crate::book::idle)).
 
 use timewait_core::ledger::{Destination, TimeWaitLedger};
-use tokio::time::Instant;
 
 use crate::book::idle::{IdleSet, Tally};
 use crate::book::keymap::KeyHash;
 use crate::book::unreleased::UnreleasedWatch;
 use crate::stats::{Activity, KeyStats};
-
-/// An idle connection, as the books keep it: the caller's item (opaque
-/// here), when it came back, and when the pool stops lending it.
-#[derive(Debug)]
-pub(crate) struct Parked<I> {
-    pub(crate) item: I,
-    pub(crate) times: IdleTimes,
-}
-
-/// When a connection offered for reuse came back, and when it stops being
-/// lent (idle limit or lifetime, the earlier); both `None` for one handed
-/// over as it comes back.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct IdleTimes {
-    pub(crate) since: Option<Instant>,
-    pub(crate) deadline: Option<Instant>,
-}
 
 /// One key's counts.
 #[derive(Debug)]

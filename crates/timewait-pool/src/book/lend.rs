@@ -13,9 +13,8 @@
 use tokio::time::Instant;
 
 use crate::book::Book;
-use crate::book::idle::IdleSet;
+use crate::book::idle::{IdleSet, IdleTimes};
 use crate::book::keymap::KeyHash;
-use crate::book::keys::IdleTimes;
 use crate::book::queue::{Queued, Waiting};
 use crate::key::Key;
 

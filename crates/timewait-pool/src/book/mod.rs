@@ -39,10 +39,10 @@ use crate::config::{Ends, Limits};
 use crate::key::Key;
 use crate::stats::Activity;
 
-pub(crate) use checkin::{Checkin, Keyed, Refusal};
-pub(crate) use idle::{IdleSets, StripeRef};
+pub(crate) use checkin::{Checkin, Refusal};
+pub(crate) use idle::{IdleSets, IdleTimes, Keyed, StripeRef};
 pub(crate) use keymap::{KeyHash, KeyHasher};
-pub(crate) use keys::{IdleTimes, KeyBook};
+pub(crate) use keys::KeyBook;
 pub(crate) use lend::{Effects, Lend};
 pub(crate) use queue::Waiting;
 
