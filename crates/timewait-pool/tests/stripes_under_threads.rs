@@ -81,14 +81,19 @@ async fn churn(pool: TestPool, seed: u64, drop_one_in: u64, tally: Arc<Tally>) {
     }
 }
 
-/// Runs the tasks to their end against a pool with the given idle limit,
-/// and checks the counts.
-fn run(idle_timeout: Option<Duration>, drop_one_in: u64) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// A runtime whose tasks run on four threads.
+fn four_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs the tasks to their end against a pool with the given idle limit,
+/// and checks the counts.
+fn run(idle_timeout: Option<Duration>, drop_one_in: u64) {
+    let runtime = four_workers();
     runtime.block_on(async {
         let connector = Connector::new(Server::Echo);
         let config = PoolBuilder::new()
@@ -223,11 +228,7 @@ async fn drop_while_releasing(round: usize) {
 
 #[test]
 fn a_pool_dropped_while_its_leases_are_released_closes_every_connection() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = four_workers();
     runtime.block_on(async {
         for round in 0..DROP_ROUNDS {
             drop_while_releasing(round).await;
