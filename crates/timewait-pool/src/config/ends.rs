@@ -47,11 +47,12 @@ impl Ends {
         self.max_uses.is_some_and(|max| conn.uses >= max) || conn.io.remaining_uses() == Some(0)
     }
 
-    /// Whether a connection coming back must be retired rather than rest:
-    /// used up, or too old (the clock is read only when a lifetime is set).
-    pub(crate) fn spent<C: Connection>(&self, conn: &Conn<C>) -> bool {
-        let too_old = self.max_lifetime.is_some() && self.too_old(conn, Instant::now());
-        too_old || self.used_up(conn)
+    /// Whether a connection coming back at `now` (from
+    /// [`rest_clock`](Self::rest_clock), which reads the clock whenever a
+    /// lifetime is set) must be retired rather than rest: used up, or too
+    /// old.
+    pub(crate) fn spent_at<C: Connection>(&self, conn: &Conn<C>, now: Option<Instant>) -> bool {
+        now.is_some_and(|now| self.too_old(conn, now)) || self.used_up(conn)
     }
 
     /// When an idle connection stops being lent: the pool's idle limit, the

@@ -43,12 +43,18 @@ impl<K: Key, C: Connection> Shared<K, C> {
         // No health check here: the next checkout makes it (a handoff to a
         // waiter goes through the same check), and a retirement looks once
         // at the socket itself, so a connection at rest pays for one look
-        // per use, not two. The clock is read only for a lifetime here, and
-        // below only when an idle limit or the health check needs the time
-        // of the rest.
+        // per use, not two. The clock is read once, and only when a
+        // lifetime, an idle limit or the health check needs the time of the
+        // rest.
+        let mut now = None;
         let reason = retire
             .or_else(|| self.is_closed().then_some(RetireReason::Shutdown))
-            .or_else(|| self.ends.spent(&conn).then_some(RetireReason::UsedUp));
+            .or_else(|| {
+                now = self.ends.rest_clock(&conn);
+                self.ends
+                    .spent_at(&conn, now)
+                    .then_some(RetireReason::UsedUp)
+            });
         if let Some(reason) = reason {
             if released {
                 self.count(slot.key(), |a| a.released += 1);
@@ -58,9 +64,10 @@ impl<K: Key, C: Connection> Shared<K, C> {
         }
         let mut item = Idle::new(conn, slot);
         loop {
-            // Read before any lock: a clock read is a large part of what a
+            // Read before any lock (again only for a connection a gone
+            // waiter gave back): a clock read is a large part of what a
             // check-in would otherwise hold one for.
-            let now = self.ends.rest_clock(&item.conn);
+            let now = now.take().or_else(|| self.ends.rest_clock(&item.conn));
             let times = rest_times(&self.ends, &item.conn, now);
             let hash = item.slot.hash();
             let released_now = std::mem::take(&mut released);
@@ -132,7 +139,7 @@ pub(crate) fn park_released<K: Key, C: Connection>(
     }
     let ends = stripe.ends();
     let now = ends.rest_clock(&conn);
-    if now.is_some_and(|now| ends.too_old(&conn, now)) || ends.used_up(&conn) {
+    if ends.spent_at(&conn, now) {
         return Err((conn, slot));
     }
     let times = rest_times(ends, &conn, now);

@@ -64,9 +64,10 @@ impl<K: Key, C: Connection> Shared<K, C> {
     pub(crate) fn new(config: PoolConfig<K, C>) -> Arc<Self> {
         let ledger = TimeWaitLedger::new(config.budget.time_wait());
         let key_hasher = KeyHasher::default();
-        let books = Book::new(config.limits, config.ends(), ledger, key_hasher.clone());
+        let ends = config.ends();
+        let books = Book::new(config.limits, ends, ledger, key_hasher.clone());
         Arc::new(Shared {
-            ends: config.ends(),
+            ends,
             config,
             idle: Arc::clone(books.idle_sets()),
             state: OwnLines(Mutex::new(books)),
